@@ -1,0 +1,56 @@
+# PeakPilot developer commands. Every target sets up what it needs in .venv.
+SHELL := /bin/bash
+VENV  := .venv
+BIN   := $(VENV)/bin
+PY    := $(BIN)/python
+STAMP := $(VENV)/.installed
+
+# A Python >= 3.12 interpreter: $PYTHON if given, else one on PATH, else one under pyenv.
+PYTHON ?= $(shell for p in python3.13 python3.12 python3 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do \
+	  if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then command -v $$p; break; fi; done)
+
+.PHONY: help venv test test-unit lint demo bench crd clean
+
+help:
+	@echo "make demo   - plan the example shop promotion (no cluster needed)"
+	@echo "make test   - run the test suite"
+	@echo "make lint   - ruff + mypy --strict + import contracts"
+	@echo "make bench  - run the benchmarks in bench/"
+	@echo "make crd    - regenerate crds/ and charts/peakpilot/crds/ from the API models"
+
+$(STAMP): pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "error: PeakPilot needs Python >= 3.12 (PuLP 4 requires it) and none was found." >&2; \
+	  echo "  install one, e.g. 'apt-get install python3.12', 'pyenv install 3.12', or 'uv python install 3.12'," >&2; \
+	  echo "  then run 'make PYTHON=/path/to/python3.12 ...'" >&2; exit 1; fi
+	@echo "using $(PYTHON) ($$($(PYTHON) --version))"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+test-unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check operator optimizer tests bench
+	$(BIN)/ruff format --check operator optimizer tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+demo: $(STAMP)
+	$(BIN)/peakpilot plan examples/shop-promotion.yaml --metrics examples/metrics/shop-singles-day.yaml
+
+bench: $(STAMP)
+	$(PY) bench/plan_scaling.py
+
+crd: $(STAMP)
+	$(BIN)/peakpilot crd
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,90 @@
+"""The input of one allocation: workloads with their demand, bounds and prices, and a shared budget.
+
+Plain frozen values, built by the controller (or a test) and handed to `plan()`. Everything the
+solver needs is here; nothing here knows about Kubernetes or Prometheus.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class UtilizationSLO:
+    """Keep load at or below `target` x capacity (0 < target <= 1)."""
+
+    target: float = 0.8
+
+
+@dataclass(frozen=True)
+class LatencySLO:
+    """Keep the mean response time (M/M/c queue) at or below `latency_ms`.
+
+    `service_time_ms` is the mean time one worker spends on one request; a replica with
+    `capacity` requests/s at 100 % then runs `capacity * service_time_ms / 1000` workers.
+    """
+
+    latency_ms: float
+    service_time_ms: float
+
+
+SLO = UtilizationSLO | LatencySLO
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One workload in one solve. `lo`/`hi` already include every floor and ceiling."""
+
+    name: str
+    demand: float  # requests/s to size for (a forecast quantile, or the last value)
+    current: int  # replicas now
+    lo: int
+    hi: int
+    capacity: float  # requests/s one replica serves at 100 % utilisation
+    slo: SLO = field(default_factory=UtilizationSLO)
+    priority: float = 1.0  # money/h per request/s served outside the SLO
+    price: float = 0.0  # money per replica-hour
+    cpu: float = 0.0  # cores per replica (requests)
+    memory: float = 0.0  # bytes per replica (requests)
+    churn: float = 0.0  # money/h per replica changed, to damp flapping
+    floor_reason: str = "minReplicas"  # why `lo` is what it is, for explanations
+    ceiling_reason: str = "maxReplicas"  # why `hi` is what it is
+
+    def __post_init__(self) -> None:
+        if self.lo < 0 or self.hi < self.lo:
+            raise ValueError(f"workload {self.name}: bounds [{self.lo}, {self.hi}] are empty")
+        if self.capacity <= 0:
+            raise ValueError(f"workload {self.name}: capacity must be > 0")
+        if self.demand < 0:
+            raise ValueError(f"workload {self.name}: demand must be >= 0")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Shared limits over all workloads of a policy; None means no limit."""
+
+    max_cost_per_hour: float | None = None
+    max_cpu: float | None = None  # cores
+    max_memory: float | None = None  # bytes
+
+    def limits(self) -> dict[str, float]:
+        """The limits that are set, by resource name."""
+        named = {"cost": self.max_cost_per_hour, "cpu": self.max_cpu, "memory": self.max_memory}
+        return {k: v for k, v in named.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Problem:
+    workloads: tuple[Workload, ...]
+    budget: Budget = field(default_factory=Budget)
+
+    def __post_init__(self) -> None:
+        names = [w.name for w in self.workloads]
+        if len(set(names)) != len(names):
+            raise ValueError("workload names must be unique")
+
+
+def usage(workload: Workload, resource: str, replicas: int) -> float:
+    """How much of a shared resource `replicas` replicas of `workload` use."""
+    per_replica = {"cost": workload.price, "cpu": workload.cpu, "memory": workload.memory}
+    return per_replica[resource] * replicas
