@@ -1,0 +1,602 @@
+"""The ScalingPolicy API (peakpilot.io/v1alpha1): the source of truth for the CRD and the CLI.
+
+camelCase on the wire, snake_case in Python. Cross-field rules are declared once per model in
+`__rules__`: each carries the CEL expression the API server enforces (emitted into the CRD) and the
+Python predicate pydantic enforces, with one message that names the field and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+from peakpilot.units import DURATION_PATTERN, QUANTITY_PATTERN, parse_duration, parse_quantity
+
+GROUP = "peakpilot.io"
+VERSION = "v1alpha1"
+KIND = "ScalingPolicy"
+PLURAL = "scalingpolicies"
+SINGULAR = "scalingpolicy"
+SHORT_NAMES = ["sp"]
+
+MAX_WORKLOADS = 100
+MAX_EVENTS = 32
+MAX_EVENT_TARGETS = 16
+
+OFFSET_PATTERN = r"(Z|[+-][0-9]{2}:[0-9]{2})$"
+TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(Z|[+-][0-9]{2}:[0-9]{2})?$"
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)]
+
+
+def _check_quantity(value: int | str) -> int | str:
+    parse_quantity(value)  # raises ValueError with the accepted forms
+    return value
+
+
+# Same shape as controller-gen's resource.Quantity: int-or-string with the quantity pattern.
+Quantity = Annotated[
+    int | str,
+    AfterValidator(_check_quantity),
+    Field(json_schema_extra={"x-kubernetes-int-or-string": True, "pattern": QUANTITY_PATTERN}),
+]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A cross-field rule: CEL for the API server, a predicate for pydantic, one message.
+
+    `cel` is None when the schema itself enforces the rule (e.g. list-map keys).
+    """
+
+    cel: str | None
+    message: str
+    check: Callable[[Any], bool]
+    field_path: str | None = None
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        use_attribute_docstrings=True,
+    )
+    __rules__: ClassVar[tuple[Rule, ...]] = ()
+
+    @model_validator(mode="after")
+    def _check_rules(self) -> ApiModel:
+        for rule in type(self).__rules__:
+            if not rule.check(self):
+                raise ValueError(rule.message)
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# spec
+
+
+class SecretKeyRef(ApiModel):
+    name: str = Field(min_length=1, max_length=253, description="Secret name, in the policy's namespace.")
+    key: str = Field(min_length=1, max_length=253, description="Key inside the Secret.")
+
+
+class BasicAuth(ApiModel):
+    username: SecretKeyRef = Field(description="Secret key holding the user name.")
+    password: SecretKeyRef = Field(description="Secret key holding the password.")
+
+
+class PrometheusAuth(ApiModel):
+    bearer_token_secret: SecretKeyRef | None = Field(
+        default=None, description="Secret key holding a bearer token sent as 'Authorization: Bearer'."
+    )
+    basic_auth: BasicAuth | None = Field(default=None, description="HTTP basic auth credentials.")
+    ca_secret: SecretKeyRef | None = Field(
+        default=None, description="Secret key holding a PEM CA bundle to verify the server with."
+    )
+    insecure_skip_verify: bool = Field(
+        default=False, description="Skip TLS verification (testing only)."
+    )
+
+    __rules__ = (
+        Rule(
+            "!(has(self.bearerTokenSecret) && has(self.basicAuth))",
+            "auth: set bearerTokenSecret or basicAuth, not both",
+            lambda s: not (s.bearer_token_secret and s.basic_auth),
+        ),
+    )
+
+
+class PrometheusSpec(ApiModel):
+    url: str = Field(
+        pattern=r"^https?://.+",
+        max_length=2048,
+        description="Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090.",
+    )
+    timeout: Duration = Field(default="5s", description="Timeout of each query.")
+    auth: PrometheusAuth | None = Field(default=None, description="Credentials read from Secrets.")
+
+
+class Budget(ApiModel):
+    max_cost_per_hour: float | None = Field(
+        default=None, ge=0, description="Most the policy's replicas may cost per hour, summed."
+    )
+    max_cpu: Quantity | None = Field(
+        default=None, description="Most CPU (requests) all replicas may use together, e.g. \"200\"."
+    )
+    max_memory: Quantity | None = Field(
+        default=None, description="Most memory (requests) all replicas may use together, e.g. 400Gi."
+    )
+
+
+class TargetRef(ApiModel):
+    api_version: str = Field(
+        default="apps/v1", max_length=253, description="API version of the target, e.g. apps/v1."
+    )
+    kind: str = Field(
+        max_length=63, description="Kind of the target: anything with a /scale subresource."
+    )
+    name: str = Field(min_length=1, max_length=253, description="Name of the target in this namespace.")
+
+
+class LoadSpec(ApiModel):
+    query: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="PromQL instant query returning one sample: the workload's load in requests/s.",
+    )
+
+
+class SLOSpec(ApiModel):
+    target_utilization: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="Keep load at or below this share of capacity (0 < x <= 1), e.g. 0.8.",
+    )
+    latency_ms: float | None = Field(
+        default=None, gt=0, description="Keep the mean response time (M/M/c model) at or below this."
+    )
+    service_time_ms: float | None = Field(
+        default=None, gt=0, description="Mean time one worker spends on one request (with latencyMs)."
+    )
+
+    __rules__ = (
+        Rule(
+            "has(self.targetUtilization) != has(self.latencyMs)",
+            "slo: set either targetUtilization or latencyMs (with serviceTimeMs), exactly one",
+            lambda s: (s.target_utilization is None) != (s.latency_ms is None),
+        ),
+        Rule(
+            "!has(self.latencyMs) || has(self.serviceTimeMs)",
+            "slo.serviceTimeMs is required with latencyMs: set the mean time one request takes",
+            lambda s: s.latency_ms is None or s.service_time_ms is not None,
+            ".serviceTimeMs",
+        ),
+        Rule(
+            "!has(self.latencyMs) || !has(self.serviceTimeMs) || self.serviceTimeMs < self.latencyMs",
+            "slo.serviceTimeMs must be below latencyMs: no queue answers faster than its service time",
+            lambda s: s.latency_ms is None
+            or s.service_time_ms is None
+            or s.service_time_ms < s.latency_ms,
+            ".serviceTimeMs",
+        ),
+    )
+
+
+class CostSpec(ApiModel):
+    per_replica_hour: float = Field(ge=0, description="Price of one replica for one hour.")
+
+
+class ResourceSpec(ApiModel):
+    cpu: Quantity | None = Field(default=None, description="CPU request of one replica, e.g. 500m.")
+    memory: Quantity | None = Field(default=None, description="Memory request of one replica, e.g. 1Gi.")
+
+
+class WorkloadSpec(ApiModel):
+    name: str = Field(
+        min_length=1,
+        max_length=63,
+        pattern=NAME_PATTERN,
+        description="Name of the workload in this policy (a DNS label); used in events and status.",
+    )
+    target_ref: TargetRef = Field(description="The object whose /scale PeakPilot sets.")
+    min_replicas: int = Field(default=1, ge=0, description="Fewest replicas, always.")
+    max_replicas: int = Field(ge=1, le=100000, description="Most replicas, always.")
+    load: LoadSpec = Field(description="Where the workload's load comes from.")
+    capacity_per_replica: float = Field(
+        gt=0, description="Requests/s one replica serves at 100 % utilisation (from a load test)."
+    )
+    slo: SLOSpec = Field(
+        default_factory=lambda: SLOSpec(target_utilization=0.8),
+        description="The performance target; default targetUtilization 0.8.",
+    )
+    priority: float = Field(
+        default=1.0,
+        ge=0,
+        description="Money per hour one request/s outside the SLO is worth; higher is protected first.",
+    )
+    cost: CostSpec | None = Field(default=None, description="Price of a replica (default 0).")
+    resources: ResourceSpec | None = Field(
+        default=None, description="Per-replica requests, counted against budget.maxCpu/maxMemory."
+    )
+    startup: Duration = Field(
+        default="60s", description="Time from scale-up to a ready replica; used as lead time."
+    )
+
+    __rules__ = (
+        Rule(
+            "self.minReplicas <= self.maxReplicas",
+            "minReplicas must be <= maxReplicas: lower minReplicas or raise maxReplicas",
+            lambda s: s.min_replicas <= s.max_replicas,
+            ".minReplicas",
+        ),
+    )
+
+
+class ScalingPolicyRule(ApiModel):
+    """One HPA behaviour policy: at most `value` pods or percent change per `periodSeconds`."""
+
+    type: Literal["Pods", "Percent"] = Field(description="Pods or Percent.")
+    value: int = Field(gt=0, description="How many pods, or what percent, per period.")
+    period_seconds: int = Field(gt=0, le=1800, description="Window the limit applies to (<= 1800).")
+
+
+class ScalingRules(ApiModel):
+    stabilization_window_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=3600,
+        description="Recommendations in this window are considered (HPA semantics).",
+    )
+    select_policy: Literal["Max", "Min", "Disabled"] = Field(
+        default="Max", description="Which policy wins: Max (most change), Min, or Disabled."
+    )
+    policies: list[ScalingPolicyRule] | None = Field(
+        default=None, max_length=10, description="Rate limits; HPA defaults when unset."
+    )
+
+
+class Behavior(ApiModel):
+    scale_up: ScalingRules | None = Field(
+        default=None, description="Scale-up rules; default 0 s window, max(+100 %, +4 pods) per 15 s."
+    )
+    scale_down: ScalingRules | None = Field(
+        default=None, description="Scale-down rules; default 300 s window, -100 % per 15 s."
+    )
+
+
+class EventSpec(ApiModel):
+    name: str = Field(min_length=1, max_length=63, pattern=NAME_PATTERN, description="Event name.")
+    start: str = Field(
+        pattern=TIMESTAMP_PATTERN,
+        max_length=32,
+        description="Start, RFC 3339 with offset (2026-11-11T00:00:00+08:00), or local with timeZone.",
+    )
+    end: str = Field(pattern=TIMESTAMP_PATTERN, max_length=32, description="End, in the same form as start.")
+    time_zone: str | None = Field(
+        default=None,
+        max_length=64,
+        description="IANA time zone (e.g. Asia/Shanghai) for start/end written without an offset.",
+    )
+    load_multiplier: float | None = Field(
+        default=None, gt=0, le=1000, description="Expected load relative to the pre-event baseline."
+    )
+    min_replicas: dict[str, Annotated[int, Field(ge=0)]] | None = Field(
+        default=None,
+        max_length=MAX_EVENT_TARGETS,
+        description="Floors per workload name during the event.",
+    )
+    workloads: list[Annotated[str, Field(max_length=63)]] | None = Field(
+        default=None,
+        max_length=MAX_EVENT_TARGETS,
+        description="Workloads the multiplier applies to (default all).",
+    )
+    lead_time: Duration = Field(
+        default="5m", description="Be ready this long before start (on top of each startup)."
+    )
+
+    __rules__ = (
+        Rule(
+            f"has(self.timeZone) ? !self.start.matches('{OFFSET_PATTERN}') && "
+            f"!self.end.matches('{OFFSET_PATTERN}') : self.start.matches('{OFFSET_PATTERN}') && "
+            f"self.end.matches('{OFFSET_PATTERN}')",
+            "start and end need a UTC offset (e.g. +08:00), or no offset and a timeZone",
+            lambda s: (
+                not _has_offset(s.start) and not _has_offset(s.end)
+                if s.time_zone
+                else _has_offset(s.start) and _has_offset(s.end)
+            ),
+            ".start",
+        ),
+        Rule(
+            "has(self.timeZone) ? self.end > self.start : timestamp(self.end) > timestamp(self.start)",
+            "end must be after start: move end later or start earlier",
+            lambda s: _event_end_after_start(s),
+            ".end",
+        ),
+        Rule(
+            "has(self.loadMultiplier) || has(self.minReplicas)",
+            "an event needs loadMultiplier or minReplicas, else it changes nothing",
+            lambda s: s.load_multiplier is not None or s.min_replicas is not None,
+        ),
+    )
+
+    def window(self) -> tuple[datetime, datetime]:
+        """Start and end as aware datetimes."""
+        return _aware(self.start, self.time_zone), _aware(self.end, self.time_zone)
+
+
+class ForecastSpec(ApiModel):
+    method: Literal["auto", "seasonal", "trend", "reactive"] = Field(
+        default="auto",
+        description="auto uses a forecast model only while it beats reactive sizing on recent data.",
+    )
+    history: Duration = Field(default="7d", description="How much history the forecast reads.")
+    horizon: Duration = Field(default="15m", description="How far ahead the forecast looks at most.")
+    quantile: float = Field(
+        default=0.9, gt=0.5, lt=1, description="Upper quantile of the forecast the planner sizes for."
+    )
+
+
+class OnMetricFailure(ApiModel):
+    action: Literal["HoldLastKnown", "Static", "Current"] = Field(
+        default="HoldLastKnown",
+        description="HoldLastKnown: plan on the last good value until ttl; Static: replicas; "
+        "Current: keep replicas as they are. Never a scale-down because data is missing.",
+    )
+    ttl: Duration = Field(
+        default="10m", description="How long HoldLastKnown trusts the last good value."
+    )
+    replicas: int | None = Field(
+        default=None, ge=0, description="Replicas for action Static (never below current)."
+    )
+
+    __rules__ = (
+        Rule(
+            "self.action != 'Static' || has(self.replicas)",
+            "onMetricFailure.replicas is required with action Static",
+            lambda s: s.action != "Static" or s.replicas is not None,
+            ".replicas",
+        ),
+    )
+
+
+class ScalingPolicySpec(ApiModel):
+    mode: Literal["Enforce", "Preview", "Off"] = Field(
+        default="Enforce",
+        description="Enforce: patch /scale; Preview: plan and status only; Off: do nothing.",
+    )
+    interval: Duration = Field(default="15s", description="Reconcile period.")
+    prometheus: PrometheusSpec | None = Field(
+        default=None, description="Where load queries run (required by the operator)."
+    )
+    budget: Budget | None = Field(default=None, description="Shared limits over all workloads.")
+    workloads: list[WorkloadSpec] = Field(
+        min_length=1,
+        max_length=MAX_WORKLOADS,
+        description="The workloads decided together.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    behavior: Behavior | None = Field(
+        default=None, description="HPA-compatible rate limits and stabilisation windows."
+    )
+    events: list[EventSpec] | None = Field(
+        default=None,
+        max_length=MAX_EVENTS,
+        description="The calendar of known peaks.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    forecast: ForecastSpec | None = Field(default=None, description="Forecasting settings.")
+    on_metric_failure: OnMetricFailure | None = Field(
+        default=None, description="What to do when a load query fails; default HoldLastKnown 10m."
+    )
+
+    __rules__ = (
+        Rule(
+            None,  # the API server enforces it through the list-map key
+            "workloads: names must be unique: rename the duplicate",
+            lambda s: len({w.name for w in s.workloads}) == len(s.workloads),
+            ".workloads",
+        ),
+        Rule(
+            None,
+            "events: names must be unique: rename the duplicate",
+            lambda s: len({e.name for e in s.events or []}) == len(s.events or []),
+            ".events",
+        ),
+        Rule(
+            "!has(self.events) || self.events.all(e, !has(e.minReplicas) || "
+            "e.minReplicas.all(k, self.workloads.exists(w, w.name == k)))",
+            "events[].minReplicas names a workload that is not in workloads: use a workload's name",
+            lambda s: all(
+                k in {w.name for w in s.workloads} for e in s.events or [] for k in e.min_replicas or {}
+            ),
+            ".events",
+        ),
+        Rule(
+            "!has(self.events) || self.events.all(e, !has(e.workloads) || "
+            "e.workloads.all(k, self.workloads.exists(w, w.name == k)))",
+            "events[].workloads names a workload that is not in workloads: use a workload's name",
+            lambda s: all(
+                k in {w.name for w in s.workloads} for e in s.events or [] for k in e.workloads or []
+            ),
+            ".events",
+        ),
+    )
+
+    def interval_seconds(self) -> float:
+        return parse_duration(self.interval)
+
+
+# ---------------------------------------------------------------------------------------------
+# status
+
+
+class Condition(ApiModel):
+    type: str = Field(description="Ready, MetricsAvailable, BudgetBinding, FallbackActive, Paused.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(description="CamelCase reason.")
+    message: str = Field(default="", description="Human-readable detail, with the fix.")
+    last_transition_time: str | None = Field(default=None, description="When status last changed.")
+    observed_generation: int | None = Field(default=None, description="Generation it describes.")
+
+
+class WorkloadStatus(ApiModel):
+    name: str = Field(description="Workload name.")
+    current: int = Field(description="Replicas when planned.")
+    desired: int = Field(description="Replicas planned.")
+    load: float | None = Field(default=None, description="Requests/s sized for.")
+    utilization: float | None = Field(default=None, description="Load / (desired x capacity).")
+    cost_per_hour: float | None = Field(default=None, description="Price x desired.")
+    reason: str = Field(default="", description="Why this count.")
+    limited_by: str | None = Field(default=None, description="floor, ceiling, budget:..., or none.")
+
+
+class SolverStatus(ApiModel):
+    name: str = Field(description="highs, cbc, or none when no shared limit binds.")
+    status: str = Field(description="optimal, time-limit, failed, deadline, ...")
+    seconds: float = Field(description="Model build and solve time.")
+    gap: float | None = Field(default=None, description="Relative gap to the best bound.")
+    used_greedy: bool = Field(default=False, description="The greedy plan was used instead.")
+    fallback_reason: str | None = Field(default=None, description="Why the greedy plan was used.")
+
+
+class BindingStatus(ApiModel):
+    constraint: str = Field(description="cost, cpu or memory.")
+    limit: float = Field(description="The limit.")
+    used: float = Field(description="Usage of the plan.")
+    needed: float = Field(description="Usage if every workload had its best count.")
+    soft: bool = Field(default=False, description="The floors alone exceed the limit.")
+    relax_by: float | None = Field(default=None, description="Extra limit priced.")
+    relax_gain_per_hour: float | None = Field(
+        default=None, description="Money/h of cost and penalty saved by relaxBy."
+    )
+    relax_replicas: dict[str, int] | None = Field(
+        default=None, description="Replicas each workload would gain with relaxBy."
+    )
+
+
+class LastPlan(ApiModel):
+    time: str = Field(description="When the plan was made (RFC 3339).")
+    objective: float = Field(description="Money/h: cost + priority x penalty + churn.")
+    cost_per_hour: float = Field(description="Running cost of the plan per hour.")
+    solver: SolverStatus = Field(description="How the plan was solved.")
+    workloads: list[WorkloadStatus] = Field(default_factory=list, description="Per workload.")
+    binding: list[BindingStatus] = Field(default_factory=list, description="Binding limits.")
+    notes: list[str] = Field(default_factory=list, description="Fallbacks and warnings.")
+
+
+class ScalingPolicyStatus(ApiModel):
+    observed_generation: int | None = Field(default=None, description="Generation last reconciled.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Ready, MetricsAvailable, BudgetBinding, FallbackActive, Paused.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    last_plan: LastPlan | None = Field(default=None, description="The most recent plan.")
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers for the rules
+
+
+def _has_offset(text: str) -> bool:
+    return re.search(OFFSET_PATTERN, text) is not None
+
+
+def _aware(text: str, zone: str | None) -> datetime:
+    from zoneinfo import ZoneInfo
+
+    stamp = datetime.fromisoformat(text)
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=ZoneInfo(zone or "UTC"))
+    return stamp
+
+
+def _event_end_after_start(event: EventSpec) -> bool:
+    if event.time_zone:
+        return event.end > event.start  # same naive format: text order is time order
+    try:
+        return _aware(event.end, None) > _aware(event.start, None)
+    except ValueError:
+        return True  # the offset rule already reported it
+
+
+def _check_time_zone(event: EventSpec) -> bool:
+    if event.time_zone is None:
+        return True
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(event.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+EventSpec.__rules__ = (
+    *EventSpec.__rules__,
+    Rule(
+        None,  # IANA names cannot be checked in CEL; the operator reports it in status
+        "timeZone is not a known IANA time zone: use a name such as Asia/Shanghai or Europe/Paris",
+        _check_time_zone,
+        ".timeZone",
+    ),
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# the whole object
+
+
+class ObjectMeta(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: str = Field(default="policy", description="Object name.")
+    namespace: str | None = Field(default=None, description="Namespace.")
+
+
+class ScalingPolicy(ApiModel):
+    api_version: Literal["peakpilot.io/v1alpha1"] = Field(
+        default="peakpilot.io/v1alpha1", description="peakpilot.io/v1alpha1."
+    )
+    kind: Literal["ScalingPolicy"] = Field(default="ScalingPolicy", description="ScalingPolicy.")
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Object metadata.")
+    spec: ScalingPolicySpec = Field(description="What to scale and how.")
+    status: ScalingPolicyStatus | None = Field(default=None, description="What PeakPilot did.")
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location as a manifest path: spec.workloads[0].minReplicas."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.startswith(("function-", "int", "str", "union")):
+            continue  # pydantic's internal branch names, not fields
+        else:
+            out += ("." if out else "") + part
+    return out or "(top level)"
+
+
+def describe_errors(exc: ValidationError, prefix: str = "") -> list[str]:
+    """One line per problem: the field path, what is wrong, and how to fix it."""
+    lines = []
+    for err in exc.errors():
+        path = field_path(tuple(err["loc"]))
+        path = f"{prefix}.{path}" if prefix and path != "(top level)" else (prefix or path)
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field: remove it or check its spelling (fields are camelCase)"
+        elif err["type"] == "missing":
+            msg = "required field is missing: add it"
+        lines.append(f"{path}: {msg}")
+    return lines

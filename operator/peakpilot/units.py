@@ -1,0 +1,76 @@
+"""Durations ("15s", "1h30m", "7d") and Kubernetes quantities ("500m", "4Gi") as numbers."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$"
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
+_DURATION_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+# The API server's own quantity grammar (k8s.io/apimachinery resource.Quantity).
+QUANTITY_PATTERN = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+_QUANTITY = re.compile(QUANTITY_PATTERN)
+_SUFFIX = {
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": Decimal(1),
+    "k": Decimal("1e3"),
+    "M": Decimal("1e6"),
+    "G": Decimal("1e9"),
+    "T": Decimal("1e12"),
+    "P": Decimal("1e15"),
+    "E": Decimal("1e18"),
+    "Ki": Decimal(2**10),
+    "Mi": Decimal(2**20),
+    "Gi": Decimal(2**30),
+    "Ti": Decimal(2**40),
+    "Pi": Decimal(2**50),
+    "Ei": Decimal(2**60),
+}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as "90s", "1m30s", "7d"; ValueError names the accepted form."""
+    if not re.fullmatch(DURATION_PATTERN, text):
+        raise ValueError(
+            f"{text!r} is not a duration: use a number with a unit, ms, s, m, h or d (e.g. 15s, 1h30m)"
+        )
+    return sum(float(n) * _DURATION_UNIT[u] for n, u in _DURATION_PART.findall(text))
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest duration string for whole seconds (e.g. 5400 -> "1h30m")."""
+    rest = round(seconds)
+    if rest == 0:
+        return "0s"
+    out = ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if rest >= size:
+            out += f"{rest // size}{unit}"
+            rest %= size
+    return out
+
+
+def parse_quantity(value: int | str) -> float:
+    """A Kubernetes quantity as a float: cores for CPU ("500m" -> 0.5), bytes for memory."""
+    if isinstance(value, int):
+        return float(value)
+    text = value.strip()
+    if not _QUANTITY.fullmatch(text):
+        raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 4Gi)")
+    match = re.fullmatch(r"([+-]?[0-9.]+)([eE][+-]?[0-9.]+|[KMGTPE]i|[numkMGTPE])?", text)
+    if match is None:  # pragma: no cover - the pattern above already accepted it
+        raise ValueError(f"{value!r} is not a Kubernetes quantity")
+    number, suffix = match.group(1), match.group(2) or ""
+    try:
+        if suffix[:1] in ("e", "E"):
+            return float(Decimal(number) * Decimal(10) ** Decimal(suffix[1:]))
+        return float(Decimal(number) * _SUFFIX[suffix])
+    except (InvalidOperation, KeyError) as exc:
+        raise ValueError(f"{value!r} is not a Kubernetes quantity") from exc
