@@ -216,10 +216,11 @@ def plan(problem: Problem, options: SolveOptions | None = None) -> Plan:
             )
         if needed <= limit + TOL and r not in soft:
             continue
+        # Squeezed by this limit: below its best count, and one more replica would not fit.
         squeezed = {
             c.workload.name: b - n
             for c, n, b in zip(curves, counts, best, strict=True)
-            if n < b and usage(c.workload, r, 1) > 0
+            if n < b and 0 < usage(c.workload, r, 1) and used + usage(c.workload, r, 1) > limit + TOL
         }
         if not squeezed and r not in soft:
             continue
