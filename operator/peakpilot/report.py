@@ -1,0 +1,176 @@
+"""A decision as people and programs read it: the stable JSON shape and the terminal table.
+
+The JSON shape (documented in docs/cli.md) is what `peakpilot plan --output json` prints and what
+`status.lastPlan` mirrors; keep its keys stable, add new ones freely.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from peakplan.controller import Decision
+from peakplan.plan import Binding
+
+UNITS = {"cost": "/h", "cpu": " cores", "memory": " bytes"}
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _num(value: float) -> float | None:
+    return round(value, 6) if math.isfinite(value) else None
+
+
+def binding_dict(b: Binding) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "constraint": b.constraint,
+        "limit": _num(b.limit),
+        "used": _num(b.used),
+        "needed": _num(b.needed),
+        "soft": b.soft,
+        "squeezed": dict(b.squeezed),
+    }
+    if b.relax is not None:
+        out["relax"] = {
+            "by": _num(b.relax.amount),
+            "newLimit": _num(b.relax.new_limit),
+            "gainPerHour": _num(b.relax.objective_gain),
+            "costChangePerHour": _num(b.relax.cost_change),
+            "outsideSloChange": _num(b.relax.outside_slo_change),
+            "replicas": dict(b.relax.replicas),
+        }
+    return out
+
+
+def decision_dict(decision: Decision, policy_name: str = "") -> dict[str, Any]:
+    """The stable JSON form of one decision."""
+    plan = decision.plan
+    workloads = []
+    for d in plan.workloads:
+        given = decision.input(d.name)
+        workloads.append(
+            {
+                "name": d.name,
+                "current": d.current,
+                "desired": d.desired,
+                "load": _num(given.load) if given.load is not None else None,
+                "demand": _num(d.demand),
+                "source": given.source,
+                "needed": d.needed,
+                "utilization": _num(d.utilization),
+                "costPerHour": _num(d.cost_per_hour),
+                "outsideSlo": _num(d.outside_slo),
+                "reason": d.reason,
+                "limitedBy": d.limited_by,
+                "events": list(given.events),
+                "note": given.note,
+            }
+        )
+    current_cost = sum(
+        d.current * (d.cost_per_hour / d.desired if d.desired else 0.0) for d in plan.workloads
+    )
+    s = plan.solver
+    return {
+        "policy": policy_name,
+        "at": iso(decision.at),
+        "metricsOk": decision.metrics_ok,
+        "workloads": workloads,
+        "totals": {
+            "costPerHour": _num(plan.cost_per_hour),
+            "currentCostPerHour": _num(current_cost) if current_cost else None,
+            "objective": _num(plan.objective),
+            "outsideSlo": _num(sum(d.outside_slo for d in plan.workloads)),
+        },
+        "binding": [binding_dict(b) for b in plan.binding],
+        "solver": {
+            "name": s.solver,
+            "status": s.status,
+            "seconds": round(s.seconds, 6),
+            "gap": _num(s.gap) if s.gap is not None else None,
+            "usedGreedy": s.used_greedy,
+            "fallbackReason": s.fallback_reason,
+            "formulation": s.formulation,
+            "variables": s.variables,
+            "constraints": s.constraints,
+        },
+        "notes": list(plan.notes),
+    }
+
+
+def _fmt_amount(constraint: str, value: float) -> str:
+    if constraint == "cost":
+        return f"{value:,.2f}/h"
+    if constraint == "cpu":
+        return f"{value:,.2f} cores"
+    return f"{value / 2**30:,.1f} GiB"
+
+
+def print_decision(decision: Decision, policy_name: str, console: Console) -> None:
+    """The plan as a table, then what binds and what relaxing it buys."""
+    plan = decision.plan
+    table = Table(
+        title=f"PeakPilot plan for {policy_name} at {iso(decision.at)}", title_justify="left"
+    )
+    for col, justify in (
+        ("workload", "left"),
+        ("replicas", "right"),
+        ("load rps", "right"),
+        ("sized for", "right"),
+        ("util", "right"),
+        ("cost/h", "right"),
+        ("reason", "left"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for d in plan.workloads:
+        given = decision.input(d.name)
+        arrow = "→" if d.desired != d.current else "="
+        style = "green" if d.desired > d.current else ("yellow" if d.desired < d.current else "")
+        replicas = (
+            f"[{style}]{d.current} {arrow} {d.desired}[/]"
+            if style
+            else f"{d.current} = {d.desired}"
+        )
+        load = f"{given.load:,.1f}" if given.load is not None else "[red]missing[/]"
+        util = f"{d.utilization:.0%}" if math.isfinite(d.utilization) else "∞"
+        reason = d.reason + (f" [dim]({', '.join(given.events)})[/]" if given.events else "")
+        if given.note:
+            reason += f"\n[dim]{given.note}[/]"
+        table.add_row(
+            d.name, replicas, load, f"{d.demand:,.1f}", util, f"{d.cost_per_hour:,.2f}", reason
+        )
+    table.add_section()
+    table.add_row("total", "", "", "", "", f"{plan.cost_per_hour:,.2f}", "")
+    console.print(table)
+    s = plan.solver
+    gap = f", gap {s.gap:.2%}" if s.gap is not None else ""
+    solver = f"solver: {s.solver} {s.status} in {s.seconds * 1000:.1f} ms{gap}"
+    if s.used_greedy:
+        solver += f" [yellow]- greedy plan used: {s.fallback_reason}[/]"
+    console.print(solver)
+    for b in plan.binding:
+        head = "[red]soft[/] " if b.soft else ""
+        console.print(
+            f"{head}[bold]binding: {b.constraint}[/] limit {_fmt_amount(b.constraint, b.limit)}, "
+            f"plan uses {_fmt_amount(b.constraint, b.used)}, meeting every SLO needs "
+            f"{_fmt_amount(b.constraint, b.needed)}"
+        )
+        if b.squeezed:
+            short = ", ".join(f"{k} -{v}" for k, v in b.squeezed.items())
+            console.print(f"  squeezed (replicas below what their load needs): {short}")
+        if b.relax is not None:
+            r = b.relax
+            bought = ", ".join(f"{k} +{v}" for k, v in r.replicas.items()) or "no change"
+            console.print(
+                f"  raising it by {_fmt_amount(b.constraint, r.amount)} to "
+                f"{_fmt_amount(b.constraint, r.new_limit)} buys {bought}: "
+                f"{-r.outside_slo_change:,.1f} rps back inside the SLO, "
+                f"worth {r.objective_gain:,.2f}/h net"
+            )
+    for note in plan.notes:
+        console.print(f"[yellow]note:[/] {note}")

@@ -1,0 +1,76 @@
+"""HPA `behavior` semantics as bounds for the solver (rate limits are constraints, not clipping).
+
+- Step limits: per policy, the replicas at the start of its period (current minus what was added
+  in the period, or plus what was removed) bound the change; `select` picks the most (Max) or
+  least (Min) permissive policy, or forbids the direction (Disabled).
+- Stabilisation: scaling down never goes below the highest recommendation of the window; scaling
+  up never goes above the lowest one (the HPA's rule, applied to the previous recommendations; the
+  solver's own answer is the newest one).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from peakplan.policy import ScalingRules
+
+
+def scale_up_limit(
+    current: int, rules: ScalingRules, changes: Iterable[tuple[float, int]], now: float
+) -> int:
+    """The most replicas allowed now; `changes` are (time, signed replica change) pairs."""
+    if rules.select == "Disabled":
+        return current
+    recent = list(changes)
+    limits = []
+    for limit in rules.limits:
+        added = sum(d for t, d in recent if d > 0 and now - t < limit.period)
+        start = current - added
+        if limit.kind == "Pods":
+            limits.append(start + limit.value)
+        else:
+            limits.append(math.ceil(start * (1 + limit.value / 100.0)))
+    if not limits:
+        return 2**31 - 1
+    return max(current, max(limits) if rules.select == "Max" else min(limits))
+
+
+def scale_down_limit(
+    current: int, rules: ScalingRules, changes: Iterable[tuple[float, int]], now: float
+) -> int:
+    """The fewest replicas allowed now."""
+    if rules.select == "Disabled":
+        return current
+    recent = list(changes)
+    limits = []
+    for limit in rules.limits:
+        removed = -sum(d for t, d in recent if d < 0 and now - t < limit.period)
+        start = current + removed
+        if limit.kind == "Pods":
+            limits.append(start - limit.value)
+        else:
+            limits.append(math.floor(start * (1 - limit.value / 100.0)))
+    if not limits:
+        return 0
+    return max(0, min(current, min(limits) if rules.select == "Max" else max(limits)))
+
+
+def stabilized_floor(
+    current: int, rules: ScalingRules, recommendations: Iterable[tuple[float, int]], now: float
+) -> int:
+    """Scale-down stabilisation: not below the highest recommendation in the window."""
+    window = [r for t, r in recommendations if now - t < rules.window]
+    if rules.window <= 0 or not window:
+        return 0
+    return min(current, max(window))
+
+
+def stabilized_ceiling(
+    current: int, rules: ScalingRules, recommendations: Iterable[tuple[float, int]], now: float
+) -> int:
+    """Scale-up stabilisation: not above the lowest recommendation in the window."""
+    window = [r for t, r in recommendations if now - t < rules.window]
+    if rules.window <= 0 or not window:
+        return 2**31 - 1
+    return max(current, min(window))

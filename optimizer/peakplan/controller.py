@@ -1,0 +1,228 @@
+"""One reconcile as a pure step: Policy x Observation x Memory -> Decision.
+
+The operator, `peakpilot plan` and `peakpilot simulate` all call `decide()`. The clock is
+`Observation.at`; the history the controller needs (last good load, recent changes and
+recommendations, pre-event baselines) lives in `Memory`, which `decide()` updates in place so a
+replay of a week stays linear. Copy it first (`copy.deepcopy`) to ask "what if" without effects.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from peakplan.behavior import (
+    scale_down_limit,
+    scale_up_limit,
+    stabilized_ceiling,
+    stabilized_floor,
+)
+from peakplan.calendar import active_events, event_floor, event_multiplier
+from peakplan.curves import needed_replicas
+from peakplan.plan import Plan
+from peakplan.planner import SolveOptions, plan
+from peakplan.policy import Policy, WorkloadPolicy
+from peakplan.problem import Problem, Workload
+
+HISTORY_SECONDS = 3600.0  # longest HPA window/period is 1800 s; keep some margin
+
+
+@dataclass(frozen=True)
+class WorkloadObservation:
+    """What the shell observed for one workload. `load` is None when it could not be read."""
+
+    current: int
+    load: float | None
+    error: str | None = None  # why the load is missing, for status and events
+
+
+@dataclass(frozen=True)
+class Observation:
+    at: float  # epoch seconds
+    workloads: Mapping[str, WorkloadObservation]
+
+
+@dataclass
+class WorkloadMemory:
+    last_load: float | None = None
+    last_load_at: float | None = None
+    changes: deque[tuple[float, int]] = field(default_factory=deque)  # (t, signed change)
+    recommendations: deque[tuple[float, int]] = field(default_factory=deque)
+    baselines: dict[str, float] = field(default_factory=dict)  # event -> load just before it
+
+    def forget_before(self, cutoff: float) -> None:
+        for series in (self.changes, self.recommendations):
+            while series and series[0][0] < cutoff:
+                series.popleft()
+
+
+@dataclass
+class Memory:
+    """The controller's state between reconciles (one per policy)."""
+
+    workloads: dict[str, WorkloadMemory] = field(default_factory=dict)
+
+    def of(self, name: str) -> WorkloadMemory:
+        return self.workloads.setdefault(name, WorkloadMemory())
+
+
+@dataclass(frozen=True)
+class WorkloadInput:
+    """What the planner was given for one workload, and why."""
+
+    name: str
+    load: float | None  # the observed load (None: missing)
+    demand: float  # what the plan sized for
+    source: str  # observed | held | static | current | missing
+    events: tuple[str, ...] = ()
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    at: float
+    plan: Plan
+    inputs: tuple[WorkloadInput, ...]
+    metrics_ok: bool  # every load was observed
+
+    def input(self, name: str) -> WorkloadInput:
+        for i in self.inputs:
+            if i.name == name:
+                return i
+        raise KeyError(name)
+
+
+def _valid_load(value: float | None) -> bool:
+    return value is not None and math.isfinite(value) and value >= 0
+
+
+def _demand(
+    policy: Policy, wp: WorkloadPolicy, seen: WorkloadObservation, mem: WorkloadMemory, now: float
+) -> tuple[float, int, str, str]:
+    """(demand, floor from missing data, source, note); never a scale-down on missing data."""
+    if _valid_load(seen.load):
+        assert seen.load is not None
+        mem.last_load, mem.last_load_at = seen.load, now
+        return seen.load, 0, "observed", ""
+    why = seen.error or "no value"
+    rule = policy.on_metric_failure
+    if rule.action == "HoldLastKnown":
+        if mem.last_load is not None and mem.last_load_at is not None:
+            age = now - mem.last_load_at
+            if age <= rule.ttl:
+                return (
+                    mem.last_load,
+                    seen.current,
+                    "held",
+                    f"load unavailable ({why}); holding the value from {age:.0f}s ago",
+                )
+        return 0.0, seen.current, "missing", f"load unavailable ({why}); keeping current replicas"
+    if rule.action == "Static":
+        floor = max(seen.current, rule.replicas or 0)
+        return 0.0, floor, "static", f"load unavailable ({why}); static {rule.replicas} replicas"
+    return 0.0, seen.current, "current", f"load unavailable ({why}); keeping current replicas"
+
+
+def _workload(
+    policy: Policy, wp: WorkloadPolicy, seen: WorkloadObservation, mem: WorkloadMemory, now: float
+) -> tuple[Workload, WorkloadInput, int]:
+    demand, missing_floor, source, note = _demand(policy, wp, seen, mem, now)
+    events = active_events(policy.events, wp.startup, now)
+    # Remember the last load before each event starts: the baseline its multiplier applies to.
+    if source == "observed":
+        for e in policy.events:
+            if now < e.start:
+                mem.baselines[e.name] = demand
+    factor, by = event_multiplier(events, wp.name)
+    if by is not None and by in mem.baselines:
+        demand = max(demand, mem.baselines[by] * factor)
+    floor, floor_event = event_floor(events, wp.name)
+
+    current = seen.current
+    rules = policy.behavior
+    up_cap = min(
+        scale_up_limit(current, rules.up, mem.changes, now),
+        stabilized_ceiling(current, rules.up, mem.recommendations, now),
+    )
+    down_floor = max(
+        scale_down_limit(current, rules.down, mem.changes, now),
+        stabilized_floor(current, rules.down, mem.recommendations, now),
+    )
+    hi, ceiling_reason = wp.max_replicas, "maxReplicas"
+    if up_cap < hi:
+        hi, ceiling_reason = up_cap, "the scale-up rate limit (behavior.scaleUp)"
+    hi = max(hi, wp.min_replicas)  # the absolute minimum wins over rate limits, as in the HPA
+    lo, floor_reason = wp.min_replicas, "minReplicas"
+    for value, why in (
+        (down_floor, "the scale-down limits (behavior.scaleDown)"),
+        (floor, f"event {floor_event} minReplicas"),
+        (missing_floor, "current replicas (load unavailable)"),
+    ):
+        if value > lo:
+            lo, floor_reason = value, why
+    lo = min(lo, hi)
+
+    churn = wp.churn if wp.churn is not None else 0.1 * wp.price
+    workload = Workload(
+        name=wp.name,
+        demand=demand,
+        current=current,
+        lo=lo,
+        hi=hi,
+        capacity=wp.capacity,
+        slo=wp.slo,
+        priority=wp.priority,
+        price=wp.price,
+        cpu=wp.cpu,
+        memory=wp.memory,
+        churn=churn,
+        floor_reason=floor_reason,
+        ceiling_reason=ceiling_reason,
+    )
+    names = tuple(e.name for e in events)
+    # What this reconcile recommends before rate limits: the floor of later stabilisation windows.
+    own_floor = min(max(wp.min_replicas, floor, missing_floor), wp.max_replicas)
+    return workload, WorkloadInput(wp.name, seen.load, demand, source, names, note), own_floor
+
+
+def decide(
+    policy: Policy,
+    observation: Observation,
+    memory: Memory,
+    options: SolveOptions | None = None,
+    *,
+    applies: bool = True,
+) -> Decision:
+    """Plan every workload of `policy` at `observation.at`.
+
+    `applies` says the caller will execute the plan (Enforce): its changes then count against the
+    behaviour rate limits of later reconciles.
+    """
+    now = observation.at
+    workloads: list[Workload] = []
+    inputs: list[WorkloadInput] = []
+    floors: list[int] = []
+    for wp in policy.workloads:
+        seen = observation.workloads.get(wp.name)
+        if seen is None:
+            raise KeyError(f"no observation for workload {wp.name}")
+        mem = memory.of(wp.name)
+        mem.forget_before(now - HISTORY_SECONDS)
+        workload, given, own_floor = _workload(policy, wp, seen, mem, now)
+        workloads.append(workload)
+        inputs.append(given)
+        floors.append(own_floor)
+
+    result = plan(Problem(tuple(workloads), policy.budget), options)
+
+    for w, d, own_floor in zip(workloads, result.workloads, floors, strict=True):
+        mem = memory.of(w.name)
+        wp = policy.workload(w.name)
+        recommendation = min(max(needed_replicas(w), own_floor), wp.max_replicas)
+        mem.recommendations.append((now, recommendation))
+        if applies and d.desired != d.current:
+            mem.changes.append((now, d.desired - d.current))
+    metrics_ok = all(i.source == "observed" for i in inputs)
+    return Decision(now, result, tuple(inputs), metrics_ok)

@@ -1,0 +1,104 @@
+"""A scaling policy as the decision core sees it: plain values in seconds, cores and bytes.
+
+The Kubernetes-facing API (peakpilot.api) is translated into these once; the controller, the CLI
+and the simulator all decide from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from peakplan.problem import SLO, Budget, UtilizationSLO
+
+
+@dataclass(frozen=True)
+class StepLimit:
+    """At most `value` pods (or percent) change per `period` seconds (HPA HPAScalingPolicy)."""
+
+    kind: Literal["Pods", "Percent"]
+    value: int
+    period: float
+
+
+@dataclass(frozen=True)
+class ScalingRules:
+    window: float  # stabilisation window, seconds
+    select: Literal["Max", "Min", "Disabled"]
+    limits: tuple[StepLimit, ...]
+
+
+# The Kubernetes HPA v2 defaults.
+DEFAULT_SCALE_UP = ScalingRules(
+    0.0, "Max", (StepLimit("Percent", 100, 15.0), StepLimit("Pods", 4, 15.0))
+)
+DEFAULT_SCALE_DOWN = ScalingRules(300.0, "Max", (StepLimit("Percent", 100, 15.0),))
+
+
+@dataclass(frozen=True)
+class Behavior:
+    up: ScalingRules = DEFAULT_SCALE_UP
+    down: ScalingRules = DEFAULT_SCALE_DOWN
+
+
+@dataclass(frozen=True)
+class Event:
+    """A known peak. Active from start - lead - startup (pods ready at start) until end."""
+
+    name: str
+    start: float  # epoch seconds
+    end: float
+    lead: float = 300.0
+    multiplier: float | None = None
+    min_replicas: Mapping[str, int] = field(default_factory=dict)
+    workloads: frozenset[str] | None = None  # multiplier applies to these (None: all)
+
+    def applies_to(self, workload: str) -> bool:
+        return self.workloads is None or workload in self.workloads
+
+
+@dataclass(frozen=True)
+class WorkloadPolicy:
+    name: str
+    min_replicas: int
+    max_replicas: int
+    capacity: float
+    slo: SLO = field(default_factory=UtilizationSLO)
+    priority: float = 1.0
+    price: float = 0.0
+    cpu: float = 0.0
+    memory: float = 0.0
+    startup: float = 60.0
+    churn: float | None = None  # default: 10 % of the price per replica changed
+
+
+@dataclass(frozen=True)
+class MetricFailure:
+    action: Literal["HoldLastKnown", "Static", "Current"] = "HoldLastKnown"
+    ttl: float = 600.0
+    replicas: int | None = None
+
+
+@dataclass(frozen=True)
+class ForecastSettings:
+    method: Literal["auto", "seasonal", "trend", "reactive"] = "auto"
+    history: float = 7 * 86400.0
+    horizon: float = 900.0
+    quantile: float = 0.9
+
+
+@dataclass(frozen=True)
+class Policy:
+    workloads: tuple[WorkloadPolicy, ...]
+    budget: Budget = field(default_factory=Budget)
+    behavior: Behavior = field(default_factory=Behavior)
+    events: tuple[Event, ...] = ()
+    on_metric_failure: MetricFailure = field(default_factory=MetricFailure)
+    forecast: ForecastSettings = field(default_factory=ForecastSettings)
+
+    def workload(self, name: str) -> WorkloadPolicy:
+        for w in self.workloads:
+            if w.name == name:
+                return w
+        raise KeyError(name)
