@@ -1,0 +1,209 @@
+"""Scoring a controller's decisions on a trace: DESIGN section 5, the contract of `simulate`.
+
+Per replay step k (time k x step from the trace start) a controller has decided `desired[k]`
+replicas for a demand of `demand[k]` requests/s (constant within the step). Then:
+
+- a pod asked for at step k is billed from k and serves from the first step at or after
+  k x step + startup (exactly k + startup / step when the startup is a multiple of the step);
+- scale-down is immediate and removes the newest pods first, as a ReplicaSet deletes not-ready
+  pods before ready ones: a pod removed before it was ready never serves;
+- unserved(k) = max(0, demand(k) - ready(k) x capacity);
+- the oracle runs exactly max(minReplicas, ceil(demand / capacity)) ready pods in every step,
+  started ahead of time, so it is billed for exactly those.
+
+The pods running before the first step (`initial_replicas`, default `desired[0]`) are ready.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+MINUTE = 60.0
+EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class Score:
+    """The summary of one controller on one workload (or, from `total`, on several)."""
+
+    billed_replica_seconds: float
+    oracle_replica_seconds: float
+    unserved_requests: float
+    total_requests: float
+    overloaded_minutes: frozenset[int]  # minute indices from the trace start with unserved > 0
+    scale_changes: int
+    ready: tuple[int, ...] = field(default=(), repr=False)  # ready pods per step
+    unserved: tuple[float, ...] = field(default=(), repr=False)  # unserved requests/s per step
+
+    @property
+    def cost_ratio(self) -> float:
+        """Billed / oracle replica-seconds; 1 when both are 0, inf when only the oracle is."""
+        if self.oracle_replica_seconds <= 0:
+            return 1.0 if self.billed_replica_seconds <= 0 else math.inf
+        return self.billed_replica_seconds / self.oracle_replica_seconds
+
+    @property
+    def unserved_pct(self) -> float:
+        """Unserved requests as a percentage of all requests (0 when there were none)."""
+        if self.total_requests <= 0:
+            return 0.0
+        return 100.0 * self.unserved_requests / self.total_requests
+
+    @property
+    def overload_minutes(self) -> int:
+        return len(self.overloaded_minutes)
+
+    def as_dict(self) -> dict[str, float | int]:
+        """The summary object `S` of DESIGN section 5, with exactly its keys."""
+        return {
+            "billed_replica_seconds": self.billed_replica_seconds,
+            "oracle_replica_seconds": self.oracle_replica_seconds,
+            "cost_ratio": self.cost_ratio,
+            "unserved_pct": self.unserved_pct,
+            "overload_minutes": self.overload_minutes,
+            "scale_changes": self.scale_changes,
+        }
+
+
+def score(
+    step: float,
+    demand: Sequence[float],
+    desired: Sequence[int],
+    *,
+    startup: float,
+    capacity: float,
+    min_replicas: int = 0,
+    initial_replicas: int | None = None,
+) -> Score:
+    """Score `desired` replicas per step against `demand` requests/s per step."""
+    _check_inputs(step, demand, desired, startup, capacity, min_replicas)
+    initial = desired[0] if initial_replicas is None else initial_replicas
+    if initial < 0:
+        raise ValueError("initial_replicas must be >= 0")
+    ready = ready_series(desired, step, startup, initial)
+    unserved = tuple(
+        max(0.0, rate - pods * capacity) for rate, pods in zip(demand, ready, strict=True)
+    )
+    return Score(
+        billed_replica_seconds=sum(desired) * step,
+        oracle_replica_seconds=sum(oracle_replicas(r, capacity, min_replicas) for r in demand)
+        * step,
+        unserved_requests=sum(unserved) * step,
+        total_requests=sum(demand) * step,
+        overloaded_minutes=overloaded_minutes(unserved, step),
+        scale_changes=scale_changes(desired, initial),
+        ready=ready,
+        unserved=unserved,
+    )
+
+
+def ready_series(
+    desired: Sequence[int], step: float, startup: float, initial_replicas: int
+) -> tuple[int, ...]:
+    """Ready pods per step: new pods serve `startup` later, removals take the newest first."""
+    delay = math.ceil(startup / step - EPS) if startup > 0 else 0
+    # Cohorts (first step serving, pods), oldest first; ready steps never decrease up the stack.
+    cohorts: list[list[int]] = [[0, initial_replicas]] if initial_replicas else []
+    running = initial_replicas
+    ready: list[int] = []
+    for k, want in enumerate(desired):
+        if want > running:
+            cohorts.append([k + delay, want - running])
+        elif want < running:
+            _remove_newest(cohorts, running - want)
+        running = want
+        ready.append(running - _not_ready(cohorts, k))
+    return tuple(ready)
+
+
+def _remove_newest(cohorts: list[list[int]], pods: int) -> None:
+    while pods > 0:
+        top = cohorts[-1]
+        taken = min(pods, top[1])
+        top[1] -= taken
+        pods -= taken
+        if top[1] == 0:
+            cohorts.pop()
+
+
+def _not_ready(cohorts: Sequence[list[int]], k: int) -> int:
+    """Pods still starting at step k; they are the newest, so only the top is walked."""
+    waiting = 0
+    for first_serving, pods in reversed(cohorts):
+        if first_serving <= k:
+            break
+        waiting += pods
+    return waiting
+
+
+def oracle_replicas(rate: float, capacity: float, min_replicas: int) -> int:
+    """The fewest pods that serve `rate` (requests/s) in full, and at least minReplicas."""
+    return max(min_replicas, math.ceil(rate / capacity - EPS) if rate > 0 else 0)
+
+
+def overloaded_minutes(unserved: Sequence[float], step: float) -> frozenset[int]:
+    """The 60 s buckets (from the trace start) that any step with unserved load overlaps."""
+    minutes: set[int] = set()
+    for k, value in enumerate(unserved):
+        if value > EPS:
+            first = math.floor(k * step / MINUTE + EPS)
+            last = math.ceil((k + 1) * step / MINUTE - EPS)
+            minutes.update(range(first, max(first + 1, last)))
+    return frozenset(minutes)
+
+
+def scale_changes(desired: Sequence[int], initial_replicas: int) -> int:
+    """Steps whose desired count differs from the previous step's (or the initial count)."""
+    changes = 0
+    previous = initial_replicas
+    for want in desired:
+        changes += want != previous
+        previous = want
+    return changes
+
+
+def total(scores: Iterable[Score]) -> Score:
+    """Several workloads as one: seconds and requests summed, ratios recomputed from the sums.
+
+    An overload minute is a wall-clock minute in which any workload was overloaded (the union),
+    so the workloads must share the same trace start. Per-step series are not combined.
+    """
+    items = list(scores)
+    return Score(
+        billed_replica_seconds=sum(s.billed_replica_seconds for s in items),
+        oracle_replica_seconds=sum(s.oracle_replica_seconds for s in items),
+        unserved_requests=sum(s.unserved_requests for s in items),
+        total_requests=sum(s.total_requests for s in items),
+        overloaded_minutes=frozenset().union(*(s.overloaded_minutes for s in items)),
+        scale_changes=sum(s.scale_changes for s in items),
+    )
+
+
+def _check_inputs(
+    step: float,
+    demand: Sequence[float],
+    desired: Sequence[int],
+    startup: float,
+    capacity: float,
+    min_replicas: int,
+) -> None:
+    if not (math.isfinite(step) and step > 0):
+        raise ValueError(f"step must be > 0 seconds, got {step}")
+    if len(demand) != len(desired):
+        raise ValueError(f"{len(demand)} demand steps but {len(desired)} desired steps")
+    if not demand:
+        raise ValueError("nothing to score: no steps")
+    if not (math.isfinite(startup) and startup >= 0):
+        raise ValueError(f"startup must be >= 0 seconds, got {startup}")
+    if not (math.isfinite(capacity) and capacity > 0):
+        raise ValueError(f"capacity must be > 0, got {capacity}")
+    if min_replicas < 0:
+        raise ValueError("min_replicas must be >= 0")
+    for k, rate in enumerate(demand):
+        if not (math.isfinite(rate) and rate >= 0):
+            raise ValueError(f"step {k}: demand must be finite and >= 0, got {rate}")
+    for k, want in enumerate(desired):
+        if want < 0:
+            raise ValueError(f"step {k}: desired replicas must be >= 0, got {want}")
