@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PYTHON ?= $(shell for p in python3.13 python3.12 python3 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do \
 	  if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then command -v $$p; break; fi; done)
 
-.PHONY: help venv test test-unit lint demo bench crd clean
+.PHONY: help venv test test-unit lint demo bench crd clean prometheus
 
 help:
 	@echo "make demo   - plan the example shop promotion (no cluster needed)"
@@ -31,7 +31,19 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-test: $(STAMP)
+# The integration tests run a real Prometheus server (Debian package `prometheus`, with promtool).
+prometheus:
+	@if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Prometheus for the integration tests (apt-get install prometheus)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	  else \
+	    echo "note: install Prometheus for the integration tests (sudo apt-get install prometheus);" \
+	         "without it they are skipped" >&2; \
+	  fi; \
+	fi
+
+test: $(STAMP) prometheus
 	$(BIN)/pytest
 
 test-unit: $(STAMP)
