@@ -2,11 +2,16 @@
 
 total(r) = price x r + priority x penalty(r) + churn x |r - current|
 
-penalty(r) is the load, in requests/s, served outside the SLO:
-- utilisation SLO: load above target x capacity, plus (again) load above 100 % capacity, which is
-  not served at all; piecewise linear and convex in r;
-- latency SLO: the share of requests whose M/M/c (Erlang-C) mean response time exceeds the target,
-  times the load, and the unstable case counted like the utilisation one.
+penalty(r) is load, in requests/s, counted as served outside the SLO:
+- utilisation SLO: the load above target x capacity;
+- latency SLO: the load times how far the M/M/c (Erlang-C) mean response time is over the target,
+  as a share of the target (at most all of it); an unstable queue counts all of it;
+- either way, a count below `needed` (the fewest that meet the SLO) counts at least each missing
+  replica's share of the load, demand x (needed - r) / needed. A replica is the unit one can buy:
+  without this, a shortfall of a fraction of a request/s would cost less than the replica that
+  removes it, and the optimum would sit just below the SLO. The share is linear in r, so the
+  utilisation curve stays convex;
+- plus the load above 100 % capacity once more: it is not served at all.
 
 Only counts that beat every smaller count are candidates: a larger count that does not lower the
 total only spends more of every shared budget, so it can never be part of an optimum.
@@ -15,11 +20,14 @@ total only spends more of every shared budget, so it can never be part of an opt
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 from peakplan.problem import LatencySLO, UtilizationSLO, Workload
 
 EPS = 1e-9
+REL_TOL = 1e-9  # relative tolerance on totals and slopes
 
 
 def workers_per_replica(workload: Workload, slo: LatencySLO) -> int:
@@ -29,47 +37,108 @@ def workers_per_replica(workload: Workload, slo: LatencySLO) -> int:
 
 def erlang_c_wait(servers: int, arrival: float, service_rate: float) -> float:
     """Mean queueing delay (seconds) of an M/M/c queue; inf when it is unstable."""
-    if arrival <= 0:
-        return 0.0
-    offered = arrival / service_rate
-    if servers <= offered:
-        return math.inf
-    blocking = 1.0  # Erlang B by the stable recurrence, then Erlang C from it
-    for k in range(1, servers + 1):
-        blocking = offered * blocking / (k + offered * blocking)
-    wait_prob = servers * blocking / (servers - offered * (1.0 - blocking))
-    return wait_prob / (servers * service_rate - arrival)
+    return ErlangSweep(arrival, service_rate).wait(servers)
 
 
-def penalty(workload: Workload, replicas: int) -> float:
-    """Requests/s served outside the SLO with `replicas` replicas."""
-    demand, capacity = workload.demand, workload.capacity
-    unserved = max(0.0, demand - replicas * capacity)
+class ErlangSweep:
+    """Erlang-C waits for a growing number of servers.
+
+    Erlang B comes from the stable recurrence B(k) = a B(k-1) / (k + a B(k-1)); recomputing it
+    from scratch for every replica count would cost O(servers) each time, so the sweep keeps the
+    last B and only adds the new servers: a sweep over all counts is linear in the servers.
+    """
+
+    def __init__(self, arrival: float, service_rate: float) -> None:
+        self.arrival = arrival
+        self.rate = service_rate
+        self.offered = arrival / service_rate
+        self.servers = 0
+        self.blocking = 1.0
+
+    def wait(self, servers: int) -> float:
+        """Mean queueing delay (seconds) with `servers` servers; inf when unstable."""
+        if self.arrival <= 0:
+            return 0.0
+        if servers < self.servers:
+            self.servers, self.blocking = 0, 1.0  # asked to go back: start over
+        a, b = self.offered, self.blocking
+        for k in range(self.servers + 1, servers + 1):
+            b = a * b / (k + a * b)
+        self.servers, self.blocking = servers, b
+        if servers <= a:
+            return math.inf
+        wait_prob = servers * b / (servers - a * (1.0 - b))
+        return wait_prob / (servers * self.rate - self.arrival)
+
+
+def _late_share(workload: Workload, slo: LatencySLO, replicas: int, sweep: ErlangSweep) -> float:
+    """How far the mean response time is over the target, as a share of it, in [0, 1]."""
+    wait = sweep.wait(replicas * workers_per_replica(workload, slo))
+    if math.isinf(wait):
+        return 1.0
+    response_ms = wait * 1000.0 + slo.service_time_ms
+    return min(1.0, max(0.0, response_ms - slo.latency_ms) / slo.latency_ms)
+
+
+def unserved(workload: Workload, replicas: int) -> float:
+    """Requests/s above 100 % capacity: not served at all."""
+    return max(0.0, workload.demand - replicas * workload.capacity)
+
+
+def outside_slo(workload: Workload, replicas: int) -> float:
+    """Requests/s served outside the SLO (what a person reads; the objective uses `penalty`)."""
     slo = workload.slo
     if isinstance(slo, UtilizationSLO):
-        return max(0.0, demand - replicas * capacity * slo.target) + unserved
-    workers = workers_per_replica(workload, slo)
-    rate = 1000.0 / slo.service_time_ms
-    wait = erlang_c_wait(replicas * workers, demand, rate)
-    if math.isinf(wait):
-        return demand + unserved
-    response_ms = (wait + 1.0 / rate) * 1000.0
-    late_share = min(1.0, max(0.0, response_ms - slo.latency_ms) / slo.latency_ms)
-    return demand * late_share
+        return max(0.0, workload.demand - replicas * workload.capacity * slo.target)
+    sweep = ErlangSweep(workload.demand, 1000.0 / slo.service_time_ms)
+    return workload.demand * _late_share(workload, slo, replicas, sweep)
 
 
 def needed_replicas(workload: Workload, limit: int = 1_000_000) -> int:
-    """The fewest replicas that meet the SLO, ignoring bounds and budgets."""
+    """The fewest replicas that meet the SLO and serve all load, ignoring bounds and budgets."""
     slo = workload.slo
     if workload.demand <= 0:
         return 0
+    served = math.ceil(workload.demand / workload.capacity - EPS)
     if isinstance(slo, UtilizationSLO):
-        return math.ceil(workload.demand / (workload.capacity * slo.target) - EPS)
-    start = max(1, math.floor(workload.demand / workload.capacity))
+        return max(served, math.ceil(workload.demand / (workload.capacity * slo.target) - EPS))
+    sweep = ErlangSweep(workload.demand, 1000.0 / slo.service_time_ms)
+    workers = workers_per_replica(workload, slo)
+    start = max(1, math.floor(workload.demand / (workers * sweep.rate)))
     for r in range(start, limit):
-        if penalty(workload, r) <= EPS:
-            return r
+        if _late_share(workload, slo, r, sweep) <= EPS:
+            return max(r, served)
     return limit
+
+
+def _penalty_fn(workload: Workload, needed: int) -> Callable[[int], float]:
+    """penalty(r) for this workload; for a latency SLO, call it with non-decreasing r (fastest)."""
+    demand, capacity, slo = workload.demand, workload.capacity, workload.slo
+    per_missing = demand / needed if needed > 0 else 0.0
+
+    def share(r: int) -> float:
+        return per_missing * (needed - r) if r < needed else 0.0
+
+    if isinstance(slo, UtilizationSLO):
+        per_replica = capacity * slo.target
+
+        def utilisation(r: int) -> float:
+            over = max(0.0, demand - r * per_replica, share(r))
+            return over + max(0.0, demand - r * capacity)
+
+        return utilisation
+    sweep = ErlangSweep(demand, 1000.0 / slo.service_time_ms)
+
+    def latency(r: int) -> float:
+        over = max(demand * _late_share(workload, slo, r, sweep), share(r))
+        return over + max(0.0, demand - r * capacity)
+
+    return latency
+
+
+def penalty(workload: Workload, replicas: int) -> float:
+    """Requests/s counted as outside the SLO by the objective (see the module doc)."""
+    return _penalty_fn(workload, needed_replicas(workload))(replicas)
 
 
 def total_cost(workload: Workload, replicas: int) -> float:
@@ -81,6 +150,10 @@ def total_cost(workload: Workload, replicas: int) -> float:
     )
 
 
+def _close(a: float, b: float, scale: float) -> bool:
+    return abs(a - b) <= REL_TOL * scale
+
+
 @dataclass(frozen=True)
 class Curve:
     """The candidate counts of one workload and their totals, ascending in count."""
@@ -88,52 +161,106 @@ class Curve:
     workload: Workload
     counts: tuple[int, ...]
     totals: tuple[float, ...]
+    needed: int = 0  # fewest replicas that meet the SLO, ignoring bounds and budgets
 
     @property
     def best(self) -> int:
         """The count with the lowest total when no shared budget binds."""
         return self.counts[-1]
 
+    @cached_property
+    def _position(self) -> dict[int, int]:
+        return {n: i for i, n in enumerate(self.counts)}
+
+    def index(self, replicas: int) -> int:
+        """Position of a candidate count; KeyError when it is not one."""
+        return self._position[replicas]
+
+    def is_candidate(self, replicas: int) -> bool:
+        return replicas in self._position
+
     def total(self, replicas: int) -> float:
-        return self.totals[self.counts.index(replicas)]
+        return self.totals[self._position[replicas]]
+
+    @cached_property
+    def _scale(self) -> float:
+        return max(1.0, max(abs(x) for x in self.totals))
+
+    @cached_property
+    def runs(self) -> tuple[tuple[int, int], ...]:
+        """Maximal (first, last) index ranges of contiguous counts with non-decreasing slopes.
+
+        On each run the curve is convex, so its envelope is exact there; a convex curve is one
+        run. Every candidate is in exactly one run.
+        """
+        c, t = self.counts, self.totals
+        out: list[tuple[int, int]] = []
+        first = 0
+        for i in range(1, len(c)):
+            contiguous = c[i] == c[i - 1] + 1
+            slope = t[i] - t[i - 1]
+            convex = i - first < 2 or slope >= t[i - 1] - t[i - 2] - REL_TOL * self._scale
+            if not (contiguous and convex):
+                out.append((first, i - 1))
+                first = i
+        out.append((first, len(c) - 1))
+        return tuple(out)
 
     def is_convex(self) -> bool:
         """Contiguous counts with non-decreasing slopes: the envelope form is then exact."""
-        c, t = self.counts, self.totals
-        if any(b - a != 1 for a, b in zip(c, c[1:], strict=False)):
-            return False
-        slopes = [b - a for a, b in zip(t, t[1:], strict=False)]
-        scale = max(1.0, max(abs(x) for x in t))
-        return all(b >= a - 1e-9 * scale for a, b in zip(slopes, slopes[1:], strict=False))
+        return len(self.runs) == 1
 
-    def segments(self) -> list[tuple[int, float, float]]:
-        """(count, total, slope to the next count) for each change of slope; for the envelope."""
+    def segments(self, first: int = 0, last: int | None = None) -> list[tuple[int, float, float]]:
+        """(count, total, slope to the next count) where the slope changes on indices first..last.
+
+        The envelope needs one line per change of slope; collinear steps share a line.
+        """
+        last = len(self.counts) - 1 if last is None else last
         c, t = self.counts, self.totals
-        if len(c) == 1:
-            return [(c[0], t[0], 0.0)]
-        scale = max(1.0, max(abs(x) for x in t))
+        if first == last:
+            return [(c[first], t[first], 0.0)]
         out: list[tuple[int, float, float]] = []
-        for i in range(len(c) - 1):
-            slope = t[i + 1] - t[i]
-            if out and abs(out[-1][2] - slope) <= 1e-9 * scale:
+        for i in range(first, last):
+            slope = (t[i + 1] - t[i]) / (c[i + 1] - c[i])
+            if out and _close(out[-1][2], slope, self._scale):
                 continue  # same line as the previous segment
             out.append((c[i], t[i], slope))
         return out
 
+    @cached_property
+    def kinks(self) -> tuple[int, ...]:
+        """For each index, the next index at which the slope changes or its run ends."""
+        nxt = list(range(1, len(self.counts) + 1))
+        for first, last in self.runs:
+            starts = {self.index(k) for k, _, _ in self.segments(first, last)} | {last}
+            stop = last
+            for i in range(last, first - 1, -1):
+                nxt[i] = stop
+                if i in starts:
+                    stop = i
+            nxt[last] = last
+        return tuple(nxt)
+
 
 def build_curve(workload: Workload) -> Curve:
     """Candidates lo..hi that strictly improve on every smaller count."""
+    needed = needed_replicas(workload)
+    # Past the current count with the SLO met, every further replica only adds cost.
+    stop = min(workload.hi, max(workload.lo, workload.current, needed))
+    pen = _penalty_fn(workload, needed)
+    price, priority, churn, current = (
+        workload.price,
+        workload.priority,
+        workload.churn,
+        workload.current,
+    )
     counts: list[int] = []
     totals: list[float] = []
     best = math.inf
-    met_from = max(workload.lo, workload.current)
-    for r in range(workload.lo, workload.hi + 1):
-        value = total_cost(workload, r)
-        if value < best - 1e-9 * max(1.0, abs(best) if math.isfinite(best) else 1.0):
+    for r in range(workload.lo, stop + 1):
+        value = price * r + priority * pen(r) + churn * abs(r - current)
+        if value < best - REL_TOL * max(1.0, abs(best) if counts else 1.0):
             counts.append(r)
             totals.append(value)
             best = value
-        # Past the current count with the SLO met, every further replica only adds cost.
-        if r >= met_from and penalty(workload, r) <= EPS:
-            break
-    return Curve(workload, tuple(counts), tuple(totals))
+    return Curve(workload, tuple(counts), tuple(totals), needed)

@@ -1,9 +1,11 @@
 """Greedy marginal-benefit allocation: the always-available plan, the solver's warm start and its
 fallback.
 
-Start every workload at its floor; repeatedly buy the step (to a larger candidate count) with the
-highest objective gain per unit of normalised shared budget, while it fits. For convex cost curves
-(the utilisation SLO) the next step is always the best one to look at.
+Start every workload at its floor (or at given counts); repeatedly buy the jump (to a larger
+candidate count) with the highest objective gain per unit of normalised shared budget, while it
+fits. On a convex run of a curve the gain per replica is constant up to the next kink, so a jump
+goes to the next kink, and only the next one is worth looking at; past the end of a run (a
+non-convex curve) every larger candidate is.
 """
 
 from __future__ import annotations
@@ -22,67 +24,95 @@ def budget_use(curves: Sequence[Curve], counts: Sequence[int], resource: str) ->
     return sum(usage(c.workload, resource, n) for c, n in zip(curves, counts, strict=True))
 
 
-def greedy_counts(curves: Sequence[Curve], limits: Mapping[str, float]) -> list[int]:
-    """A feasible count per curve (same order), never below the first candidate.
+class _Greedy:
+    def __init__(
+        self, curves: Sequence[Curve], limits: Mapping[str, float], start: Sequence[int]
+    ) -> None:
+        self.curves = curves
+        self.names = list(limits)
+        self.unit = [[usage(c.workload, r, 1) for r in self.names] for c in curves]
+        self.index = [c.index(n) for c, n in zip(curves, start, strict=True)]
+        self.remaining = [
+            limits[r] - sum(u[k] * n for u, n in zip(self.unit, start, strict=True))
+            for k, r in enumerate(self.names)
+        ]
+        scale = [1.0 / limits[r] if limits[r] > TOL else 1e9 for r in self.names]
+        # Normalised budget one replica uses; a workload outside every limit costs ~nothing.
+        self.weight = [sum(s * u for s, u in zip(scale, units, strict=True)) for units in self.unit]
 
-    `limits` are the effective limits: a soft limit is passed as the floors' own usage, so the
-    greedy never adds to an overrun.
-    """
-    index = [0] * len(curves)
-    remaining = {
-        r: limit - budget_use(curves, [c.counts[0] for c in curves], r)
-        for r, limit in limits.items()
-    }
-    scale = {r: 1.0 / limit if limit > TOL else 1e9 for r, limit in limits.items()}
-    convex = [c.is_convex() for c in curves]
+    def ratio(self, i: int, j: int, k: int) -> float:
+        c = self.curves[i]
+        gain = c.totals[j] - c.totals[k]
+        return gain / (self.weight[i] * (c.counts[k] - c.counts[j]) + 1e-12)
 
-    def step_use(i: int, added: int) -> dict[str, float]:
-        return {r: usage(curves[i].workload, r, added) for r in limits}
-
-    def best_jump(i: int, j: int, max_count: float = math.inf) -> tuple[float, int] | None:
-        curve = curves[i]
-        stop = j + 2 if convex[i] else len(curve.counts)
+    def best_jump(self, i: int, j: int, max_count: float = math.inf) -> tuple[float, int] | None:
+        """The jump from index j with the best ratio, to a count of at most `max_count`."""
+        curve = self.curves[i]
+        last = len(curve.counts) - 1
+        if j == last:
+            return None
+        if len(curve.runs) == 1:  # convex: go to the next kink, or as far as fits
+            k = curve.kinks[j]
+            if curve.counts[k] > max_count:
+                k = j + int(max_count - curve.counts[j])  # runs are contiguous
+            return (self.ratio(i, j, k), k) if k > j else None
         best: tuple[float, int] | None = None
-        for k in range(j + 1, min(stop, len(curve.counts))):
+        for k in range(j + 1, last + 1):
             if curve.counts[k] > max_count:
                 break
-            gain = curve.totals[j] - curve.totals[k]
-            weight = sum(
-                scale[r] * u for r, u in step_use(i, curve.counts[k] - curve.counts[j]).items()
-            )
-            ratio = gain / (weight + 1e-12) if limits else gain
-            if gain > TOL and (best is None or ratio > best[0]):
+            ratio = self.ratio(i, j, k)
+            # Among equal ratios (a straight stretch) prefer the longer jump.
+            tie = best is not None and ratio >= best[0] * (1.0 - 1e-12)
+            if curve.totals[j] - curve.totals[k] > TOL and (best is None or tie):
                 best = (ratio, k)
         return best
 
-    heap: list[tuple[float, int, int, int]] = []
-    for i in range(len(curves)):
-        jump = best_jump(i, 0)
-        if jump:
-            heapq.heappush(heap, (-jump[0], i, 0, jump[1]))
-    while heap:
-        _, i, j, k = heapq.heappop(heap)
-        if index[i] != j:
-            continue
-        curve = curves[i]
-        use = step_use(i, curve.counts[k] - curve.counts[j])
-        if all(use[r] <= remaining[r] + TOL for r in limits):
-            for r in limits:
-                remaining[r] -= use[r]
-            index[i] = k
-            nxt = best_jump(i, k)
-        else:
-            # The jump does not fit; the largest count that still fits may.
-            fits = min(
-                (
-                    curve.counts[j] + math.floor((remaining[r] + TOL) / per)
-                    for r in limits
-                    if (per := usage(curve.workload, r, 1)) > 0
-                ),
-                default=math.inf,
+    def fits_up_to(self, i: int) -> float:
+        """The largest count of workload i that the remaining budget allows."""
+        base = self.curves[i].counts[self.index[i]]
+        room = (
+            base + math.floor((left + TOL) / per)
+            for left, per in zip(self.remaining, self.unit[i], strict=True)
+            if per > 0
+        )
+        return min(room, default=math.inf)
+
+    def run(self) -> list[int]:
+        heap: list[tuple[float, int, int, int]] = []
+        for i in range(len(self.curves)):
+            jump = self.best_jump(i, self.index[i], self.fits_up_to(i))
+            if jump:
+                heap.append((-jump[0], i, self.index[i], jump[1]))
+        heapq.heapify(heap)
+        while heap:
+            _, i, j, k = heapq.heappop(heap)
+            if self.index[i] != j:
+                continue  # stale
+            curve = self.curves[i]
+            added = curve.counts[k] - curve.counts[j]
+            fits = all(
+                u * added <= left + TOL
+                for u, left in zip(self.unit[i], self.remaining, strict=True)
             )
-            nxt = best_jump(i, j, fits) if fits > curve.counts[j] else None
-            k = j
-        if nxt:
-            heapq.heappush(heap, (-nxt[0], i, k, nxt[1]))
-    return [c.counts[j] for c, j in zip(curves, index, strict=True)]
+            if fits:
+                self.remaining = [
+                    left - u * added for u, left in zip(self.unit[i], self.remaining, strict=True)
+                ]
+                self.index[i] = j = k
+            # Look again from where it stands, within what still fits.
+            nxt = self.best_jump(i, j, self.fits_up_to(i))
+            if nxt and (fits or nxt[1] < k):  # never retry a jump that did not fit
+                heapq.heappush(heap, (-nxt[0], i, j, nxt[1]))
+        return [c.counts[j] for c, j in zip(self.curves, self.index, strict=True)]
+
+
+def greedy_counts(
+    curves: Sequence[Curve], limits: Mapping[str, float], start: Sequence[int] | None = None
+) -> list[int]:
+    """A feasible count per curve (same order), never below the first candidate nor `start`.
+
+    `limits` are the effective limits: a soft limit is passed as the floors' own usage, so the
+    greedy never adds to an overrun. `start` (candidate counts that fit) defaults to the floors.
+    """
+    first = [c.counts[0] for c in curves] if start is None else list(start)
+    return _Greedy(curves, limits, first).run()

@@ -1,17 +1,23 @@
 """The integer program, built with PuLP and solved by HiGHS (default) or CBC.
 
-Per workload, one of two exact forms, picked per curve:
-- envelope: an integer count r and an epigraph variable z >= each segment of the convex cost
-  curve; a handful of rows per workload, fast for large N;
-- choice: one binary per candidate count (exact for any curve, used when it is not convex).
-Shared limits are linear rows over the counts; a soft limit gets a penalised slack variable.
+Per workload, one of two exact forms:
+- envelope: the candidates are split into convex runs (a convex curve is one run). One run: an
+  integer count r and an epigraph variable z >= each line of the run; a handful of rows per
+  workload. Several runs (a non-convex curve, e.g. a latency SLO's cliff at the stability edge):
+  one binary y per run, and per run a count r_j in [first y, last y] and z_j >= the run's lines
+  scaled by y (the perspective form, exact and tight); a run of one count is just its binary;
+- choice: one binary per candidate count (exact for any curve).
+"auto" is the envelope, which measures faster (far fewer binaries). Shared limits are linear rows
+over the counts; a soft limit gets a penalised slack variable.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pulp
@@ -21,6 +27,7 @@ from peakplan.problem import usage
 
 Formulation = Literal["auto", "envelope", "choice"]
 SolverName = Literal["highs", "cbc"]
+BUILD_MARGIN = 0.05  # seconds kept back from the deadline for handing the model to the solver
 
 _STATUS = {
     pulp.LpSolveStatus.Optimal: "optimal",
@@ -41,19 +48,217 @@ class IlpResult:
     formulation: str
     variables: int
     constraints: int
+    build_seconds: float = 0.0
+    solve_seconds: float = 0.0
+
+
+@dataclass
+class _Piece:
+    """A convex run of one curve: its selector (None when it is the only run) and variables."""
+
+    first: int  # candidate count range
+    last: int
+    select: Any  # binary, or None
+    count: Any  # integer count variable, or None for a single count
+    cost: Any  # epigraph variable, or None for a single count
+
+
+@dataclass
+class _Workload:
+    curve: Curve
+    pieces: list[_Piece] = field(default_factory=list)
+
+    def read(self) -> int:
+        if len(self.pieces) == 1 and self.pieces[0].select is None:
+            piece = self.pieces[0]
+            return piece.first if piece.count is None else round(piece.count.value() or 0.0)
+        piece = max(self.pieces, key=lambda p: p.select.value() or 0.0)
+        return piece.first if piece.count is None else round(piece.count.value() or 0.0)
+
+    def warm(self, n: int) -> None:
+        """Set every variable to the values that put this workload at count n."""
+        for p in self.pieces:
+            inside = p.first <= n <= p.last
+            if p.select is not None:
+                p.select.setInitialValue(1 if inside else 0, check=False)
+            if p.count is not None:
+                p.count.setInitialValue(n if inside else 0, check=False)
+                p.cost.setInitialValue(self.curve.total(n) if inside else 0.0, check=False)
 
 
 def _solver(
-    name: SolverName, time_limit: float, gap: float, cbc_path: str | None
+    name: SolverName, time_limit: float, gap: float, cbc_path: str | None, mip: bool
 ) -> pulp.LpSolver:
     if name == "highs":
-        return pulp.HiGHS(msg=False, timeLimit=time_limit, gapRel=gap, warmStart=True, threads=1)
+        # Presolve off: the root LP of this model is nearly integral, and HiGHS' MIP presolve
+        # (probing the binaries) measured several times the whole rest of the solve.
+        return pulp.HiGHS(
+            mip=mip,
+            msg=False,
+            timeLimit=time_limit,
+            gapRel=gap,
+            warmStart=mip,
+            threads=1,
+            presolve="off",
+        )
     if name == "cbc":
         kwargs: dict[str, Any] = {"msg": False, "timeLimit": time_limit, "gapRel": gap}
         if cbc_path:
             kwargs["path"] = cbc_path
-        return pulp.COIN_CMD(warmStart=True, **kwargs)
+        return pulp.COIN_CMD(mip=mip, warmStart=mip, **kwargs)  # type: ignore[no-untyped-call]
     raise ValueError(f"unknown solver {name!r}: use 'highs' or 'cbc'")
+
+
+class IlpModel:
+    """The program for one set of curves and limits; solvable several times (limits may change)."""
+
+    def __init__(
+        self,
+        curves: Sequence[Curve],
+        limits: Mapping[str, float],
+        soft_penalty: Mapping[str, float],
+        formulation: Formulation = "auto",
+    ) -> None:
+        started = time.perf_counter()
+        if formulation not in ("auto", "envelope", "choice"):
+            raise ValueError(f"unknown formulation {formulation!r}")
+        self.curves = list(curves)
+        self.limits = dict(limits)
+        self.prob = pulp.LpProblem("peakplan", pulp.LpMinimize)
+        self.workloads: list[_Workload] = []
+        self.fixed_use = dict.fromkeys(limits, 0.0)
+        self.slack: dict[str, Any] = {}
+        self.rows: dict[str, Any] = {}
+        self.constant = 0.0
+        self.forms: set[str] = set()
+        self.lock = threading.Lock()  # held while a solve runs (it may outlive its deadline)
+        objective: list[tuple[Any, float]] = []
+        use_terms: dict[str, list[tuple[Any, float]]] = {r: [] for r in limits}
+        for i, curve in enumerate(self.curves):
+            self.workloads.append(self._add_workload(i, curve, formulation, objective, use_terms))
+        for r, limit in limits.items():
+            terms = use_terms[r]
+            if r in soft_penalty:
+                self.slack[r] = self.prob.add_variable(f"over_{r}", 0, None)
+                terms.append((self.slack[r], -1.0))
+                objective.append((self.slack[r], soft_penalty[r]))
+            if terms:
+                row = pulp.lpSum_vars_coefs(terms) <= limit - self.fixed_use[r]
+                self.rows[r] = self.prob.addConstraint(row, f"limit_{r}")
+        self.prob += pulp.lpSum_vars_coefs(objective) + self.constant
+        self.has_variables = bool(objective)
+        self.build_seconds = time.perf_counter() - started
+
+    @property
+    def formulation(self) -> str:
+        if len(self.forms) > 1:
+            return "mixed"
+        return next(iter(self.forms)) if self.forms else "fixed"
+
+    def _add_workload(
+        self,
+        i: int,
+        curve: Curve,
+        formulation: Formulation,
+        objective: list[tuple[Any, float]],
+        use_terms: dict[str, list[tuple[Any, float]]],
+    ) -> _Workload:
+        w, prob = curve.workload, self.prob
+        unit = {r: usage(w, r, 1) for r in use_terms}
+        out = _Workload(curve)
+        if len(curve.counts) == 1:  # nothing to decide
+            self.constant += curve.totals[0]
+            for r in use_terms:
+                self.fixed_use[r] += unit[r] * curve.counts[0]
+            out.pieces.append(_Piece(curve.counts[0], curve.counts[0], None, None, None))
+            return out
+        if formulation == "choice":
+            runs = [(k, k) for k in range(len(curve.counts))]
+            self.forms.add("choice")
+        else:
+            runs = list(curve.runs)
+            self.forms.add("envelope")
+        alone = len(runs) == 1
+        for j, (first, last) in enumerate(runs):
+            lo, hi = curve.counts[first], curve.counts[last]
+            select: Any = None if alone else prob.add_variable(f"y_{i}_{j}", 0, 1, cat="Binary")
+            if first == last:
+                objective.append((select, curve.totals[first]))
+                for r in use_terms:
+                    if unit[r]:
+                        use_terms[r].append((select, unit[r] * lo))
+                out.pieces.append(_Piece(lo, hi, select, None, None))
+                continue
+            count = prob.add_variable(f"r_{i}_{j}", lo if alone else 0, hi, cat="Integer")
+            cost = prob.add_variable(f"z_{i}_{j}", None, None)
+            for k, total, slope in curve.segments(first, last):
+                # z >= total + slope * (r - k), times y when the run may be off
+                terms = [(cost, 1.0), (count, -slope)]
+                if alone:
+                    prob += pulp.lpSum_vars_coefs(terms) >= total - slope * k
+                else:
+                    terms.append((select, slope * k - total))
+                    prob += pulp.lpSum_vars_coefs(terms) >= 0.0
+            if not alone:
+                prob += pulp.lpSum_vars_coefs([(count, 1.0), (select, -float(lo))]) >= 0.0
+                prob += pulp.lpSum_vars_coefs([(count, 1.0), (select, -float(hi))]) <= 0.0
+            objective.append((cost, 1.0))
+            for r in use_terms:
+                if unit[r]:
+                    use_terms[r].append((count, unit[r]))
+            out.pieces.append(_Piece(lo, hi, select, count, cost))
+        if not alone:
+            prob += pulp.lpSum_vars([p.select for p in out.pieces]) == 1
+        return out
+
+    def set_limit(self, resource: str, limit: float) -> None:
+        """Change one shared limit (for pricing its relaxation) without rebuilding."""
+        self.limits[resource] = limit
+        if resource in self.rows:
+            self.rows[resource].changeRHS(limit - self.fixed_use[resource])
+
+    def warm_start(self, counts: Sequence[int]) -> None:
+        for wl, n in zip(self.workloads, counts, strict=True):
+            wl.warm(n)
+        for r, slack in self.slack.items():
+            used = sum(usage(c.workload, r, n) for c, n in zip(self.curves, counts, strict=True))
+            slack.setInitialValue(max(0.0, used - self.limits[r]), check=False)
+
+    def solve(
+        self,
+        start: Sequence[int] | None = None,
+        *,
+        solver: SolverName = "highs",
+        time_limit: float = 3.0,
+        gap: float = 1e-3,
+        cbc_path: str | None = None,
+        deadline: float | None = None,
+        relaxation: bool = False,
+    ) -> IlpResult:
+        """Solve (its LP relaxation when `relaxation`); `deadline` is a time.perf_counter() time."""
+        size = (self.prob.numVariables(), self.prob.numConstraints())
+        if not self.has_variables:
+            counts = [wl.read() for wl in self.workloads]
+            return IlpResult(counts, "optimal", self.constant, self.constant, "fixed", *size)
+        if deadline is not None:
+            time_limit = min(time_limit, deadline - time.perf_counter() - BUILD_MARGIN)
+            if time_limit <= 0.0:
+                return IlpResult(None, "deadline", None, None, self.formulation, *size)
+        with self.lock:
+            if start is not None:
+                self.warm_start(start)
+            started = time.perf_counter()
+            stats = self.prob.solve(_solver(solver, time_limit, gap, cbc_path, not relaxation))
+            seconds = time.perf_counter() - started
+        status = _STATUS.get(stats.status, str(stats.status).lower())
+        extra = (self.build_seconds, seconds)
+        if not stats.has_solution:
+            return IlpResult(None, status, None, stats.best_bound, self.formulation, *size, *extra)
+        bound = stats.objective if relaxation else stats.best_bound
+        if bound is not None and not math.isfinite(bound):
+            bound = None
+        read: list[int] | None = None if relaxation else [wl.read() for wl in self.workloads]
+        return IlpResult(read, status, stats.objective, bound, self.formulation, *size, *extra)
 
 
 def solve_ilp(
@@ -67,84 +272,15 @@ def solve_ilp(
     gap: float = 1e-3,
     formulation: Formulation = "auto",
     cbc_path: str | None = None,
+    deadline: float | None = None,
 ) -> IlpResult:
     """Solve exactly (up to `gap`); `soft_penalty[r]` makes limit r soft at that price per unit."""
-    prob = pulp.LpProblem("peakplan", pulp.LpMinimize)
-    objective: list[tuple[Any, float]] = []
-    resource_terms: dict[str, list[tuple[Any, float]]] = {r: [] for r in limits}
-    constant = 0.0
-    read_back: list[tuple[str, Any]] = []
-    forms: set[str] = set()
-    for i, (curve, first) in enumerate(zip(curves, start, strict=True)):
-        w = curve.workload
-        lo, hi = curve.counts[0], curve.counts[-1]
-        use_envelope = formulation == "envelope" or (
-            formulation == "auto" and curve.is_convex()
-        )
-        if lo == hi:
-            constant += curve.totals[0]
-            for r in limits:
-                constant_use = usage(w, r, lo)
-                resource_terms[r].append((None, constant_use))
-            read_back.append(("fixed", lo))
-            continue
-        if use_envelope:
-            if not curve.is_convex():
-                raise ValueError(f"workload {w.name}: the envelope form needs a convex curve")
-            forms.add("envelope")
-            r_var = prob.add_variable(f"r_{i}", lo, hi, cat="Integer")
-            z_var = prob.add_variable(f"z_{i}", None, None)
-            r_var.setInitialValue(first)
-            for k, total, slope in curve.segments():
-                # z >= total + slope * (r - k)
-                prob += pulp.lpSum_vars_coefs([(z_var, 1.0), (r_var, -slope)]) >= total - slope * k
-            objective.append((z_var, 1.0))
-            for r in limits:
-                resource_terms[r].append((r_var, usage(w, r, 1)))
-            read_back.append(("count", r_var))
-        else:
-            forms.add("choice")
-            choice = [prob.add_variable(f"x_{i}_{k}", 0, 1, cat="Binary") for k in curve.counts]
-            for var, k in zip(choice, curve.counts, strict=True):
-                var.setInitialValue(1 if k == first else 0)
-            prob += pulp.lpSum_vars(choice) == 1
-            objective.extend(zip(choice, curve.totals, strict=True))
-            for r in limits:
-                resource_terms[r].extend(
-                    (var, usage(w, r, k)) for var, k in zip(choice, curve.counts, strict=True)
-                )
-            read_back.append(("choice", list(zip(choice, curve.counts, strict=True))))
-    for r, limit in limits.items():
-        terms = [(v, c) for v, c in resource_terms[r] if v is not None and c != 0]
-        fixed = sum(c for v, c in resource_terms[r] if v is None)
-        if r in soft_penalty:
-            slack = prob.add_variable(f"over_{r}", 0, None)
-            terms.append((slack, -1.0))
-            objective.append((slack, soft_penalty[r]))
-        if terms:
-            prob += pulp.lpSum_vars_coefs(terms) <= limit - fixed, f"limit_{r}"
-    if objective:
-        prob += pulp.lpSum_vars_coefs(objective) + constant
-    else:
-        # Every workload is fixed: nothing to decide.
-        counts = [int(x[1]) for x in read_back]
-        return IlpResult(counts, "optimal", constant, constant, "fixed", 0, 0)
-
-    stats = prob.solve(_solver(solver, time_limit, gap, cbc_path))
-    status = _STATUS.get(stats.status, str(stats.status).lower())
-    form = "mixed" if len(forms) > 1 else (forms.pop() if forms else "fixed")
-    size = (prob.numVariables(), prob.numConstraints())
-    if not stats.has_solution:
-        return IlpResult(None, status, None, stats.best_bound, form, *size)
-    counts = []
-    for kind, ref in read_back:
-        if kind == "fixed":
-            counts.append(int(ref))
-        elif kind == "count":
-            counts.append(round(ref.value() or 0.0))
-        else:
-            counts.append(max(ref, key=lambda vk: vk[0].value() or 0.0)[1])
-    bound = stats.best_bound
-    if bound is not None and not math.isfinite(bound):
-        bound = None
-    return IlpResult(counts, status, stats.objective, bound, form, *size)
+    model = IlpModel(curves, limits, soft_penalty, formulation)
+    return model.solve(
+        start,
+        solver=solver,
+        time_limit=time_limit,
+        gap=gap,
+        cbc_path=cbc_path,
+        deadline=deadline,
+    )

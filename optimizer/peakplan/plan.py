@@ -14,9 +14,10 @@ class WorkloadDecision:
     needed: int  # fewest replicas that meet the SLO, ignoring bounds and budgets
     utilization: float  # demand / (desired x capacity); inf when desired is 0 and demand > 0
     cost_per_hour: float  # price x desired
-    outside_slo: float  # requests/s served outside the SLO at `desired` (the penalty)
+    outside_slo: float  # requests/s served outside the SLO at `desired`
     reason: str
-    limited_by: str | None = None  # "floor", "ceiling", "budget:cost", ... when not at `needed`
+    # "floor", "ceiling", "budget:cost", "churn", "priority", ... when not at `needed`
+    limited_by: str | None = None
 
     @property
     def change(self) -> int:
@@ -33,6 +34,7 @@ class Relaxation:
     cost_change: float  # money/h of running cost added
     outside_slo_change: float  # requests/s brought back inside the SLO (negative = fewer late)
     replicas: dict[str, int] = field(default_factory=dict)  # workload -> added replicas
+    estimated: bool = False  # True: no time was left to re-solve; a greedy lower bound on the gain
 
 
 @dataclass(frozen=True)
@@ -50,13 +52,13 @@ class Binding:
 
 @dataclass(frozen=True)
 class SolverReport:
-    solver: str  # "highs" | "cbc" | "greedy"
-    status: str  # "optimal", "time-limit", "failed", "not-needed", ...
+    solver: str  # "highs" | "cbc" | "none" (no limit binds: each workload's own best is exact)
+    status: str  # "optimal", "time-limit", "gap-limit", "failed", "deadline", ...
     seconds: float  # wall time of model build + solve
     gap: float | None  # relative gap to the best proven bound; None when unknown
     used_greedy: bool = False
     fallback_reason: str | None = None
-    formulation: str = ""  # "envelope", "choice", "mixed"
+    formulation: str = ""  # "envelope", "choice", "mixed", "fixed"
     variables: int = 0
     constraints: int = 0
 

@@ -6,6 +6,7 @@ solver needs is here; nothing here knows about Kubernetes or Prometheus.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 
@@ -14,6 +15,10 @@ class UtilizationSLO:
     """Keep load at or below `target` x capacity (0 < target <= 1)."""
 
     target: float = 0.8
+
+    def __post_init__(self) -> None:
+        if not 0 < self.target <= 1:
+            raise ValueError(f"utilisation target {self.target} must be in (0, 1]")
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,15 @@ class LatencySLO:
 
     latency_ms: float
     service_time_ms: float
+
+    def __post_init__(self) -> None:
+        # The mean response time is at least the service time, so a target at or below it can
+        # never be met, and the search for the replicas that meet it would not end.
+        if not 0 < self.service_time_ms < self.latency_ms:
+            raise ValueError(
+                f"latency SLO: need 0 < service time ({self.service_time_ms} ms) "
+                f"< latency target ({self.latency_ms} ms)"
+            )
 
 
 SLO = UtilizationSLO | LatencySLO
@@ -53,10 +67,24 @@ class Workload:
     def __post_init__(self) -> None:
         if self.lo < 0 or self.hi < self.lo:
             raise ValueError(f"workload {self.name}: bounds [{self.lo}, {self.hi}] are empty")
-        if self.capacity <= 0:
+        if not 0 < self.capacity < math.inf:
             raise ValueError(f"workload {self.name}: capacity must be > 0")
-        if self.demand < 0:
-            raise ValueError(f"workload {self.name}: demand must be >= 0")
+        if not 0 <= self.demand < math.inf:
+            raise ValueError(f"workload {self.name}: demand must be finite and >= 0")
+        if self.current < 0:
+            raise ValueError(f"workload {self.name}: current replicas must be >= 0")
+        # Negative prices or usages would make a larger count cheaper in some budget, and the
+        # candidate pruning in curves.py relies on more replicas never using less.
+        named = {
+            "priority": self.priority,
+            "price": self.price,
+            "cpu": self.cpu,
+            "memory": self.memory,
+            "churn": self.churn,
+        }
+        for label, value in named.items():
+            if not 0 <= value < math.inf:
+                raise ValueError(f"workload {self.name}: {label} must be finite and >= 0")
 
 
 @dataclass(frozen=True)
@@ -66,6 +94,11 @@ class Budget:
     max_cost_per_hour: float | None = None
     max_cpu: float | None = None  # cores
     max_memory: float | None = None  # bytes
+
+    def __post_init__(self) -> None:
+        for label, value in self.limits().items():
+            if not 0 <= value < math.inf:
+                raise ValueError(f"budget: the {label} limit must be finite and >= 0")
 
     def limits(self) -> dict[str, float]:
         """The limits that are set, by resource name."""
