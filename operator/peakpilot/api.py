@@ -7,14 +7,27 @@ Python predicate pydantic enforces, with one message that names the field and th
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Callable
+import types
+import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from peakpilot.units import DURATION_PATTERN, QUANTITY_PATTERN, parse_duration, parse_quantity
 
@@ -30,22 +43,60 @@ MAX_EVENTS = 32
 MAX_EVENT_TARGETS = 16
 
 OFFSET_PATTERN = r"(Z|[+-][0-9]{2}:[0-9]{2})$"
-TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(Z|[+-][0-9]{2}:[0-9]{2})?$"
+# Field ranges in the pattern so the API server rejects month 13 or hour 25 itself.
+TIMESTAMP_PATTERN = (
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})?$"
+)
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+URL_PATTERN = r"^https?://.+"
+# QUANTITY_PATTERN without the minus sign: no budget or request is negative.
+NON_NEGATIVE_QUANTITY_PATTERN = QUANTITY_PATTERN.replace(r"^(\+|-)?", r"^\+?", 1)
 
 Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)]
 
+_QUANTITY_HINT = 'use an integer, or a string such as "500m", "1.5", "512Mi" or "4Gi"; not negative'
 
-def _check_quantity(value: int | str) -> int | str:
-    parse_quantity(value)  # raises ValueError with the accepted forms
+
+def _check_quantity(value: Any) -> int | str:
+    """The exact int-or-string the API server accepts, with one message for every mistake."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON 2.0 is an integer to the API server
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"{value!r} is not a Kubernetes quantity: {_QUANTITY_HINT}")
+    if isinstance(value, str) and not re.fullmatch(NON_NEGATIVE_QUANTITY_PATTERN, value):
+        raise ValueError(f"{value!r} is not a Kubernetes quantity: {_QUANTITY_HINT}")
+    if parse_quantity(value) < 0:
+        raise ValueError(f"{value!r} is negative: {_QUANTITY_HINT}")
     return value
 
 
-# Same shape as controller-gen's resource.Quantity: int-or-string with the quantity pattern.
+# Same shape as controller-gen's resource.Quantity: int-or-string with the quantity pattern
+# (which the API server applies to strings only, and `minimum` to integers only).
 Quantity = Annotated[
     int | str,
-    AfterValidator(_check_quantity),
-    Field(json_schema_extra={"x-kubernetes-int-or-string": True, "pattern": QUANTITY_PATTERN}),
+    PlainValidator(_check_quantity),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "x-kubernetes-int-or-string": True,
+            "pattern": NON_NEGATIVE_QUANTITY_PATTERN,
+            "minimum": 0,
+        }
+    ),
+]
+
+
+def _iso_text(value: Any) -> Any:
+    """PyYAML reads an unquoted timestamp as a datetime; kubectl sends it as the text."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+# Field before the validator: the other order drops `pattern` from the JSON schema (pydantic).
+Timestamp = Annotated[
+    str, Field(pattern=TIMESTAMP_PATTERN, max_length=32), BeforeValidator(_iso_text)
 ]
 
 
@@ -62,6 +113,9 @@ class Rule:
     field_path: str | None = None
 
 
+RULE_ERROR = "rule"  # pydantic error type of a failed Rule; ctx["field_path"] is its fieldPath
+
+
 class ApiModel(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel,
@@ -76,27 +130,46 @@ class ApiModel(BaseModel):
     def _check_rules(self) -> ApiModel:
         for rule in type(self).__rules__:
             if not rule.check(self):
-                raise ValueError(rule.message)
+                raise PydanticCustomError(
+                    RULE_ERROR, rule.message, {"field_path": rule.field_path or ""}
+                )
         return self
+
+
+class SpecModel(ApiModel):
+    """A model users write. Strict like the API server: "10" is no integer, 1 no boolean."""
+
+    model_config = ConfigDict(strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_mapping(cls, data: Any) -> Any:
+        # Strict models take dicts only; kopf hands out read-only Mapping views of the body.
+        if isinstance(data, Mapping) and not isinstance(data, dict):
+            return dict(data)
+        return data
 
 
 # ---------------------------------------------------------------------------------------------
 # spec
 
 
-class SecretKeyRef(ApiModel):
-    name: str = Field(min_length=1, max_length=253, description="Secret name, in the policy's namespace.")
+class SecretKeyRef(SpecModel):
+    name: str = Field(
+        min_length=1, max_length=253, description="Secret name, in the policy's namespace."
+    )
     key: str = Field(min_length=1, max_length=253, description="Key inside the Secret.")
 
 
-class BasicAuth(ApiModel):
+class BasicAuth(SpecModel):
     username: SecretKeyRef = Field(description="Secret key holding the user name.")
     password: SecretKeyRef = Field(description="Secret key holding the password.")
 
 
-class PrometheusAuth(ApiModel):
+class PrometheusAuth(SpecModel):
     bearer_token_secret: SecretKeyRef | None = Field(
-        default=None, description="Secret key holding a bearer token sent as 'Authorization: Bearer'."
+        default=None,
+        description="Secret key holding a bearer token sent as 'Authorization: Bearer'.",
     )
     basic_auth: BasicAuth | None = Field(default=None, description="HTTP basic auth credentials.")
     ca_secret: SecretKeyRef | None = Field(
@@ -110,14 +183,14 @@ class PrometheusAuth(ApiModel):
         Rule(
             "!(has(self.bearerTokenSecret) && has(self.basicAuth))",
             "auth: set bearerTokenSecret or basicAuth, not both",
-            lambda s: not (s.bearer_token_secret and s.basic_auth),
+            lambda s: s.bearer_token_secret is None or s.basic_auth is None,
         ),
     )
 
 
-class PrometheusSpec(ApiModel):
+class PrometheusSpec(SpecModel):
     url: str = Field(
-        pattern=r"^https?://.+",
+        pattern=URL_PATTERN,
         max_length=2048,
         description="Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090.",
     )
@@ -125,29 +198,37 @@ class PrometheusSpec(ApiModel):
     auth: PrometheusAuth | None = Field(default=None, description="Credentials read from Secrets.")
 
 
-class Budget(ApiModel):
+class Budget(SpecModel):
     max_cost_per_hour: float | None = Field(
         default=None, ge=0, description="Most the policy's replicas may cost per hour, summed."
     )
     max_cpu: Quantity | None = Field(
-        default=None, description="Most CPU (requests) all replicas may use together, e.g. \"200\"."
+        default=None, description='Most CPU (requests) all replicas may use together, e.g. "200".'
     )
     max_memory: Quantity | None = Field(
-        default=None, description="Most memory (requests) all replicas may use together, e.g. 400Gi."
+        default=None,
+        description="Most memory (requests) all replicas may use together, e.g. 400Gi.",
     )
 
 
-class TargetRef(ApiModel):
+class TargetRef(SpecModel):
     api_version: str = Field(
-        default="apps/v1", max_length=253, description="API version of the target, e.g. apps/v1."
+        default="apps/v1",
+        min_length=1,
+        max_length=253,
+        description="API version of the target, e.g. apps/v1.",
     )
     kind: str = Field(
-        max_length=63, description="Kind of the target: anything with a /scale subresource."
+        min_length=1,
+        max_length=63,
+        description="Kind of the target: anything with a /scale subresource.",
     )
-    name: str = Field(min_length=1, max_length=253, description="Name of the target in this namespace.")
+    name: str = Field(
+        min_length=1, max_length=253, description="Name of the target in this namespace."
+    )
 
 
-class LoadSpec(ApiModel):
+class LoadSpec(SpecModel):
     query: str = Field(
         min_length=1,
         max_length=4096,
@@ -155,7 +236,7 @@ class LoadSpec(ApiModel):
     )
 
 
-class SLOSpec(ApiModel):
+class SLOSpec(SpecModel):
     target_utilization: float | None = Field(
         default=None,
         gt=0,
@@ -163,10 +244,14 @@ class SLOSpec(ApiModel):
         description="Keep load at or below this share of capacity (0 < x <= 1), e.g. 0.8.",
     )
     latency_ms: float | None = Field(
-        default=None, gt=0, description="Keep the mean response time (M/M/c model) at or below this."
+        default=None,
+        gt=0,
+        description="Keep the mean response time (M/M/c model) at or below this.",
     )
     service_time_ms: float | None = Field(
-        default=None, gt=0, description="Mean time one worker spends on one request (with latencyMs)."
+        default=None,
+        gt=0,
+        description="Mean time one worker spends on one request (with latencyMs).",
     )
 
     __rules__ = (
@@ -182,26 +267,32 @@ class SLOSpec(ApiModel):
             ".serviceTimeMs",
         ),
         Rule(
-            "!has(self.latencyMs) || !has(self.serviceTimeMs) || self.serviceTimeMs < self.latencyMs",
-            "slo.serviceTimeMs must be below latencyMs: no queue answers faster than its service time",
-            lambda s: s.latency_ms is None
-            or s.service_time_ms is None
-            or s.service_time_ms < s.latency_ms,
+            "!has(self.latencyMs) || !has(self.serviceTimeMs) || "
+            "self.serviceTimeMs < self.latencyMs",
+            "slo.serviceTimeMs must be below latencyMs (no queue answers faster than its service "
+            "time): lower serviceTimeMs or raise latencyMs",
+            lambda s: (
+                s.latency_ms is None
+                or s.service_time_ms is None
+                or s.service_time_ms < s.latency_ms
+            ),
             ".serviceTimeMs",
         ),
     )
 
 
-class CostSpec(ApiModel):
+class CostSpec(SpecModel):
     per_replica_hour: float = Field(ge=0, description="Price of one replica for one hour.")
 
 
-class ResourceSpec(ApiModel):
+class ResourceSpec(SpecModel):
     cpu: Quantity | None = Field(default=None, description="CPU request of one replica, e.g. 500m.")
-    memory: Quantity | None = Field(default=None, description="Memory request of one replica, e.g. 1Gi.")
+    memory: Quantity | None = Field(
+        default=None, description="Memory request of one replica, e.g. 1Gi."
+    )
 
 
-class WorkloadSpec(ApiModel):
+class WorkloadSpec(SpecModel):
     name: str = Field(
         min_length=1,
         max_length=63,
@@ -222,7 +313,8 @@ class WorkloadSpec(ApiModel):
     priority: float = Field(
         default=1.0,
         ge=0,
-        description="Money per hour one request/s outside the SLO is worth; higher is protected first.",
+        description="Money per hour one request/s outside the SLO is worth; higher is protected "
+        "first.",
     )
     cost: CostSpec | None = Field(default=None, description="Price of a replica (default 0).")
     resources: ResourceSpec | None = Field(
@@ -242,7 +334,7 @@ class WorkloadSpec(ApiModel):
     )
 
 
-class ScalingPolicyRule(ApiModel):
+class ScalingPolicyRule(SpecModel):
     """One HPA behaviour policy: at most `value` pods or percent change per `periodSeconds`."""
 
     type: Literal["Pods", "Percent"] = Field(description="Pods or Percent.")
@@ -250,7 +342,7 @@ class ScalingPolicyRule(ApiModel):
     period_seconds: int = Field(gt=0, le=1800, description="Window the limit applies to (<= 1800).")
 
 
-class ScalingRules(ApiModel):
+class ScalingRules(SpecModel):
     stabilization_window_seconds: int | None = Field(
         default=None,
         ge=0,
@@ -265,25 +357,26 @@ class ScalingRules(ApiModel):
     )
 
 
-class Behavior(ApiModel):
+class Behavior(SpecModel):
     scale_up: ScalingRules | None = Field(
-        default=None, description="Scale-up rules; default 0 s window, max(+100 %, +4 pods) per 15 s."
+        default=None,
+        description="Scale-up rules; default 0 s window, max(+100 %, +4 pods) per 15 s.",
     )
     scale_down: ScalingRules | None = Field(
         default=None, description="Scale-down rules; default 300 s window, -100 % per 15 s."
     )
 
 
-class EventSpec(ApiModel):
+class EventSpec(SpecModel):
     name: str = Field(min_length=1, max_length=63, pattern=NAME_PATTERN, description="Event name.")
-    start: str = Field(
-        pattern=TIMESTAMP_PATTERN,
-        max_length=32,
-        description="Start, RFC 3339 with offset (2026-11-11T00:00:00+08:00), or local with timeZone.",
+    start: Timestamp = Field(
+        description="Start, RFC 3339 with offset (2026-11-11T00:00:00+08:00), or local with "
+        "timeZone.",
     )
-    end: str = Field(pattern=TIMESTAMP_PATTERN, max_length=32, description="End, in the same form as start.")
+    end: Timestamp = Field(description="End, in the same form as start.")
     time_zone: str | None = Field(
         default=None,
+        min_length=1,
         max_length=64,
         description="IANA time zone (e.g. Asia/Shanghai) for start/end written without an offset.",
     )
@@ -292,11 +385,13 @@ class EventSpec(ApiModel):
     )
     min_replicas: dict[str, Annotated[int, Field(ge=0)]] | None = Field(
         default=None,
+        min_length=1,
         max_length=MAX_EVENT_TARGETS,
         description="Floors per workload name during the event.",
     )
     workloads: list[Annotated[str, Field(max_length=63)]] | None = Field(
         default=None,
+        min_length=1,
         max_length=MAX_EVENT_TARGETS,
         description="Workloads the multiplier applies to (default all).",
     )
@@ -312,21 +407,39 @@ class EventSpec(ApiModel):
             "start and end need a UTC offset (e.g. +08:00), or no offset and a timeZone",
             lambda s: (
                 not _has_offset(s.start) and not _has_offset(s.end)
-                if s.time_zone
+                if s.time_zone is not None
                 else _has_offset(s.start) and _has_offset(s.end)
             ),
             ".start",
         ),
         Rule(
-            "has(self.timeZone) ? self.end > self.start : timestamp(self.end) > timestamp(self.start)",
+            # Mixed forms are the rule above's to report (timestamp() would fail on them).
+            # Local times compare as wall-clock times: appending Z makes timestamp() parse them,
+            # and fail on a date such as February 30, which the API server then rejects.
+            f"self.start.matches('{OFFSET_PATTERN}') != self.end.matches('{OFFSET_PATTERN}') || "
+            f"timestamp(self.end.matches('{OFFSET_PATTERN}') ? self.end : self.end + 'Z') > "
+            f"timestamp(self.start.matches('{OFFSET_PATTERN}') ? self.start : self.start + 'Z')",
             "end must be after start: move end later or start earlier",
             lambda s: _event_end_after_start(s),
             ".end",
         ),
         Rule(
             "has(self.loadMultiplier) || has(self.minReplicas)",
-            "an event needs loadMultiplier or minReplicas, else it changes nothing",
+            "an event needs loadMultiplier or minReplicas, else it changes nothing: set one",
             lambda s: s.load_multiplier is not None or s.min_replicas is not None,
+        ),
+        Rule(
+            None,  # the API server rejects these too: timestamp() fails in the end-after-start rule
+            "start and end must be real dates and times (no February 30): fix the date",
+            lambda s: _real_times(s),
+            ".start",
+        ),
+        Rule(
+            None,  # IANA names cannot be checked in CEL; the operator reports it in status
+            "timeZone is not a known IANA time zone: use a name such as Asia/Shanghai or "
+            "Europe/Paris",
+            lambda s: _check_time_zone(s),
+            ".timeZone",
         ),
     )
 
@@ -335,19 +448,25 @@ class EventSpec(ApiModel):
         return _aware(self.start, self.time_zone), _aware(self.end, self.time_zone)
 
 
-class ForecastSpec(ApiModel):
+class ForecastSpec(SpecModel):
     method: Literal["auto", "seasonal", "trend", "reactive"] = Field(
         default="auto",
-        description="auto uses a forecast model only while it beats reactive sizing on recent data.",
+        description="auto uses a forecast model only while it beats reactive sizing on recent "
+        "data.",
     )
     history: Duration = Field(default="7d", description="How much history the forecast reads.")
-    horizon: Duration = Field(default="15m", description="How far ahead the forecast looks at most.")
+    horizon: Duration = Field(
+        default="15m", description="How far ahead the forecast looks at most."
+    )
     quantile: float = Field(
-        default=0.9, gt=0.5, lt=1, description="Upper quantile of the forecast the planner sizes for."
+        default=0.9,
+        gt=0.5,
+        lt=1,
+        description="Upper quantile of the forecast the planner sizes for.",
     )
 
 
-class OnMetricFailure(ApiModel):
+class OnMetricFailure(SpecModel):
     action: Literal["HoldLastKnown", "Static", "Current"] = Field(
         default="HoldLastKnown",
         description="HoldLastKnown: plan on the last good value until ttl; Static: replicas; "
@@ -363,14 +482,15 @@ class OnMetricFailure(ApiModel):
     __rules__ = (
         Rule(
             "self.action != 'Static' || has(self.replicas)",
-            "onMetricFailure.replicas is required with action Static",
+            "onMetricFailure.replicas is required with action Static: set replicas, or use "
+            "HoldLastKnown or Current",
             lambda s: s.action != "Static" or s.replicas is not None,
             ".replicas",
         ),
     )
 
 
-class ScalingPolicySpec(ApiModel):
+class ScalingPolicySpec(SpecModel):
     mode: Literal["Enforce", "Preview", "Off"] = Field(
         default="Enforce",
         description="Enforce: patch /scale; Preview: plan and status only; Off: do nothing.",
@@ -418,7 +538,9 @@ class ScalingPolicySpec(ApiModel):
             "e.minReplicas.all(k, self.workloads.exists(w, w.name == k)))",
             "events[].minReplicas names a workload that is not in workloads: use a workload's name",
             lambda s: all(
-                k in {w.name for w in s.workloads} for e in s.events or [] for k in e.min_replicas or {}
+                k in {w.name for w in s.workloads}
+                for e in s.events or []
+                for k in e.min_replicas or {}
             ),
             ".events",
         ),
@@ -427,7 +549,9 @@ class ScalingPolicySpec(ApiModel):
             "e.workloads.all(k, self.workloads.exists(w, w.name == k)))",
             "events[].workloads names a workload that is not in workloads: use a workload's name",
             lambda s: all(
-                k in {w.name for w in s.workloads} for e in s.events or [] for k in e.workloads or []
+                k in {w.name for w in s.workloads}
+                for e in s.events or []
+                for k in e.workloads or []
             ),
             ".events",
         ),
@@ -523,12 +647,22 @@ def _aware(text: str, zone: str | None) -> datetime:
 
 
 def _event_end_after_start(event: EventSpec) -> bool:
-    if event.time_zone:
-        return event.end > event.start  # same naive format: text order is time order
+    # As the CEL: offset stamps compare as instants, local ones as wall-clock times (read as UTC).
+    if _has_offset(event.start) != _has_offset(event.end):
+        return True  # the offset rule reports mixed forms
     try:
         return _aware(event.end, None) > _aware(event.start, None)
     except ValueError:
-        return True  # the offset rule already reported it
+        return True  # not a real date: the calendar rule reports it
+
+
+def _real_times(event: EventSpec) -> bool:
+    try:
+        _aware(event.start, None)
+        _aware(event.end, None)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_time_zone(event: EventSpec) -> bool:
@@ -541,17 +675,6 @@ def _check_time_zone(event: EventSpec) -> bool:
     except (ZoneInfoNotFoundError, ValueError):
         return False
     return True
-
-
-EventSpec.__rules__ = (
-    *EventSpec.__rules__,
-    Rule(
-        None,  # IANA names cannot be checked in CEL; the operator reports it in status
-        "timeZone is not a known IANA time zone: use a name such as Asia/Shanghai or Europe/Paris",
-        _check_time_zone,
-        ".timeZone",
-    ),
-)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -574,29 +697,114 @@ class ScalingPolicy(ApiModel):
     status: ScalingPolicyStatus | None = Field(default=None, description="What PeakPilot did.")
 
 
+# What each pattern means, for people: the raw regex is no error message.
+PATTERN_HINTS = {
+    DURATION_PATTERN: "not a duration: use a number with a unit, ms, s, m, h or d "
+    "(e.g. 15s, 1h30m)",
+    TIMESTAMP_PATTERN: "not a timestamp: use e.g. 2026-11-11T00:00:00+08:00, or no offset and a "
+    "timeZone",
+    NAME_PATTERN: "not a DNS label: use lowercase letters, digits and '-', starting and ending "
+    "with a letter or digit",
+    URL_PATTERN: "not an http(s) URL: use e.g. http://prometheus.monitoring:9090",
+}
+# Location parts pydantic adds for validator and union branches; they are no fields.
+_BRANCH_TAGS = {"int", "str", "float", "bool", "list", "dict", "none"}
+
+
+def _is_branch(part: int | str) -> bool:
+    return isinstance(part, str) and ("[" in part or part in _BRANCH_TAGS)
+
+
 def field_path(loc: tuple[int | str, ...]) -> str:
     """A pydantic error location as a manifest path: spec.workloads[0].minReplicas."""
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part.startswith(("function-", "int", "str", "union")):
-            continue  # pydantic's internal branch names, not fields
+        elif _is_branch(part):
+            continue
         else:
             out += ("." if out else "") + part
     return out or "(top level)"
+
+
+def _unwrap(tp: Any) -> Any:
+    """X from Annotated[X, ...] and X | None."""
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(args) != 1:
+                return tp
+            tp = args[0]
+        else:
+            return tp
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
+def _fields_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The wire names of the object at `loc` below `root`; empty when it is no model."""
+    tp: Any = root
+    for part in loc:
+        tp = _unwrap(tp)
+        if _is_branch(part):
+            continue
+        if _is_model(tp) and isinstance(part, str):
+            fields = {f.alias or n: f for n, f in tp.model_fields.items()}
+            if part not in fields:
+                return []
+            tp = fields[part].annotation
+        elif typing.get_origin(tp) is list and isinstance(part, int):
+            tp = typing.get_args(tp)[0]
+        elif typing.get_origin(tp) is dict and isinstance(part, str):
+            tp = typing.get_args(tp)[1]
+        else:
+            return []
+    tp = _unwrap(tp)
+    return [f.alias or n for n, f in tp.model_fields.items()] if _is_model(tp) else []
+
+
+def _api_models() -> dict[str, type[BaseModel]]:
+    out: dict[str, type[BaseModel]] = {}
+    stack: list[type[BaseModel]] = [ApiModel]
+    while stack:
+        cls = stack.pop()
+        out[cls.__name__] = cls
+        stack.extend(cls.__subclasses__())
+    return out
+
+
+def _unknown_field(title: str, loc: tuple[int | str, ...]) -> str:
+    msg = "unknown field: remove it or check its spelling (fields are camelCase)"
+    root = _api_models().get(title)
+    if root is None or not loc or not isinstance(loc[-1], str):
+        return msg
+    close = difflib.get_close_matches(loc[-1], _fields_at(root, loc[:-1]), n=1, cutoff=0.6)
+    return f"unknown field: did you mean {close[0]}? (fields are camelCase)" if close else msg
 
 
 def describe_errors(exc: ValidationError, prefix: str = "") -> list[str]:
     """One line per problem: the field path, what is wrong, and how to fix it."""
     lines = []
     for err in exc.errors():
-        path = field_path(tuple(err["loc"]))
+        loc = tuple(err["loc"])
+        ctx = err.get("ctx") or {}
+        if err["type"] == RULE_ERROR and ctx.get("field_path"):
+            # The rule's fieldPath, as the API server reports it: spec.workloads[0].minReplicas.
+            loc += tuple(str(ctx["field_path"]).lstrip(".").split("."))
+        path = field_path(loc)
         path = f"{prefix}.{path}" if prefix and path != "(top level)" else (prefix or path)
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown field: remove it or check its spelling (fields are camelCase)"
+            msg = _unknown_field(exc.title, tuple(err["loc"]))
         elif err["type"] == "missing":
             msg = "required field is missing: add it"
+        elif err["type"] == "string_pattern_mismatch" and ctx.get("pattern") in PATTERN_HINTS:
+            msg = f"{err['input']!r} is {PATTERN_HINTS[ctx['pattern']]}"
         lines.append(f"{path}: {msg}")
     return lines

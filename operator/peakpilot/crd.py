@@ -56,6 +56,14 @@ ALLOWED_KEYWORDS = {
     "x-kubernetes-preserve-unknown-fields",
     "x-kubernetes-validations",
 }
+# Pydantic annotations the API server has no use for; anything else unknown is an error, so a
+# model change that the CRD cannot express fails `peakpilot crd` instead of vanishing silently.
+DROPPED_KEYWORDS = {"title", "examples", "readOnly", "writeOnly", "deprecated"}
+INT_OR_STRING = [{"type": "integer"}, {"type": "string"}]
+
+
+class SchemaError(ValueError):
+    """A model uses something a structural schema cannot express."""
 
 
 def _models() -> dict[str, type[api.ApiModel]]:
@@ -104,6 +112,11 @@ def _structural(node: Any, defs: dict[str, Any], models: dict[str, type[api.ApiM
             if len(options) == 1:
                 return _structural({**options[0], **node}, defs, models)
             node["anyOf"] = options
+    if "const" in node:  # a one-value Literal
+        node["enum"] = [node.pop("const")]
+    if node.get("uniqueItems"):  # the API server refuses uniqueItems; a set list means the same
+        node.pop("uniqueItems")
+        node.setdefault("x-kubernetes-list-type", "set")
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key == "properties":
@@ -112,18 +125,27 @@ def _structural(node: Any, defs: dict[str, Any], models: dict[str, type[api.ApiM
             out[key] = _structural(value, defs, models)
         elif key == "anyOf":
             # Only int-or-string survives in a structural schema, as bare types.
-            out[key] = [{"type": o["type"]} for o in value]
+            bare = [{"type": o.get("type")} for o in value]
+            if bare != INT_OR_STRING or not node.get("x-kubernetes-int-or-string"):
+                raise SchemaError(f"anyOf {value} is not int-or-string: use one type per field")
+            out[key] = bare
         elif key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
             out["minimum" if key == "exclusiveMinimum" else "maximum"] = value
             out[key] = True
         elif key == "additionalProperties" and value is False:
             continue  # structural schemas prune unknown fields instead
-        elif key in ALLOWED_KEYWORDS:
+        elif key == "type" and not isinstance(value, str):
+            raise SchemaError(f"type {value!r}: a structural schema has exactly one type")
+        elif key in ALLOWED_KEYWORDS and key != "additionalProperties":
             out[key] = value
+        elif key not in DROPPED_KEYWORDS:
+            raise SchemaError(f"{key}: {value!r} has no place in a CRD schema")
     if out.get("x-kubernetes-int-or-string"):
         out.pop("type", None)
     if "properties" in out and "type" not in out:
         out["type"] = "object"
+    if "properties" in out and "additionalProperties" in out:
+        raise SchemaError("an object has either fixed properties or a map of values, not both")
     return out
 
 
@@ -200,8 +222,15 @@ def _printer_columns() -> list[dict[str, Any]]:
     ]
 
 
+class _Dumper(yaml.SafeDumper):
+    """Plain YAML: repeated lists (e.g. `required`) written out, never as &id001 anchors."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def render_crd() -> str:
-    body = yaml.safe_dump(build_crd(), sort_keys=False, width=100, allow_unicode=True)
+    body = yaml.dump(build_crd(), Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=True)
     return HEADER + body
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$"
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
@@ -15,6 +15,12 @@ QUANTITY_PATTERN = (
     r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 )
 _QUANTITY = re.compile(QUANTITY_PATTERN)
+# Number, then either a decimal exponent or a suffix. "1E" is 1 exa and "1Ei" 1 exbi, not an
+# exponent: the exponent needs digits after the "e".
+_QUANTITY_PARTS = re.compile(
+    r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?:[eE]([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
+    r"|([KMGTPE]i|[numkMGTPE]))?"
+)
 _SUFFIX = {
     "n": Decimal("1e-9"),
     "u": Decimal("1e-6"),
@@ -39,13 +45,16 @@ def parse_duration(text: str) -> float:
     """Seconds in a duration such as "90s", "1m30s", "7d"; ValueError names the accepted form."""
     if not re.fullmatch(DURATION_PATTERN, text):
         raise ValueError(
-            f"{text!r} is not a duration: use a number with a unit, ms, s, m, h or d (e.g. 15s, 1h30m)"
+            f"{text!r} is not a duration: use a number with a unit, ms, s, m, h or d "
+            "(e.g. 15s, 1h30m)"
         )
     return sum(float(n) * _DURATION_UNIT[u] for n, u in _DURATION_PART.findall(text))
 
 
 def format_duration(seconds: float) -> str:
     """The shortest duration string for whole seconds (e.g. 5400 -> "1h30m")."""
+    if seconds < 0:
+        raise ValueError(f"{seconds} is negative: a duration is at least 0s")
     rest = round(seconds)
     if rest == 0:
         return "0s"
@@ -58,19 +67,22 @@ def format_duration(seconds: float) -> str:
 
 
 def parse_quantity(value: int | str) -> float:
-    """A Kubernetes quantity as a float: cores for CPU ("500m" -> 0.5), bytes for memory."""
+    """A Kubernetes quantity as a float: cores for CPU ("500m" -> 0.5), bytes for memory.
+
+    Surrounding whitespace is tolerated here; the API models check the exact form.
+    """
+    if isinstance(value, bool):  # bool is an int subclass, but `true` is no quantity
+        raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 4Gi)")
     if isinstance(value, int):
         return float(value)
     text = value.strip()
-    if not _QUANTITY.fullmatch(text):
+    match = _QUANTITY_PARTS.fullmatch(text) if _QUANTITY.fullmatch(text) else None
+    if match is None:
         raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 4Gi)")
-    match = re.fullmatch(r"([+-]?[0-9.]+)([eE][+-]?[0-9.]+|[KMGTPE]i|[numkMGTPE])?", text)
-    if match is None:  # pragma: no cover - the pattern above already accepted it
-        raise ValueError(f"{value!r} is not a Kubernetes quantity")
-    number, suffix = match.group(1), match.group(2) or ""
+    number, exponent, suffix = match.group(1), match.group(2), match.group(3) or ""
     try:
-        if suffix[:1] in ("e", "E"):
-            return float(Decimal(number) * Decimal(10) ** Decimal(suffix[1:]))
+        if exponent is not None:
+            return float(Decimal(number) * Decimal(10) ** Decimal(exponent))
         return float(Decimal(number) * _SUFFIX[suffix])
-    except (InvalidOperation, KeyError) as exc:
-        raise ValueError(f"{value!r} is not a Kubernetes quantity") from exc
+    except (ArithmeticError, KeyError) as exc:  # decimal.Overflow is no InvalidOperation
+        raise ValueError(f"{value!r} is not a Kubernetes quantity: out of range") from exc
