@@ -1,0 +1,70 @@
+"""Shared constants and helpers of the chart tests (a plain module: conftest is not importable)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "peakpilot"
+RELEASE = "peakpilot"
+NAMESPACE = "peakpilot-system"
+
+# Values for each rendered scenario; tests look them up by name.
+SCENARIOS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "namespaced": {
+        "watch": {"mode": "namespaced", "namespaces": ["team-a", "team-b"]},
+        "rbac": {"secrets": [{"namespace": "team-a", "name": "prometheus-token"}]},
+    },
+    "ha": {
+        "replicaCount": 3,
+        "podDisruptionBudget": {"enabled": True},
+        "metrics": {"serviceMonitor": {"enabled": True}},
+        "rbac": {
+            "extraScaleTargets": [{"apiGroup": "argoproj.io", "resource": "rollouts"}],
+            "secrets": [
+                {"namespace": "shop", "name": "prometheus-token"},
+                {"namespace": "shop", "name": "thanos-token"},
+                {"namespace": "ops", "name": "prometheus-token"},
+            ],
+        },
+    },
+    "ha-namespaced": {
+        "replicaCount": 2,
+        "watch": {"mode": "namespaced", "namespaces": ["team-a", "team-b"]},
+    },
+    "no-peering-crds": {"peering": {"installCRDs": False}},
+    # Rejected by values.schema.json (or the chart's own checks).
+    "bad-replica-type": {"replicaCount": "two"},
+    "bad-unknown-key": {"replicas": 2},
+    "bad-namespaced-without-namespaces": {"watch": {"mode": "namespaced"}},
+    "bad-log-format": {"operator": {"logFormat": "xml"}},
+}
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def min_kube_version(chart_meta: dict[str, Any]) -> str:
+    """The oldest Kubernetes the chart supports, from Chart.yaml's ">=X.Y.Z-0" kubeVersion."""
+    constraint: str = chart_meta["kubeVersion"]
+    assert constraint.startswith(">=") and " " not in constraint, constraint
+    return constraint.removeprefix(">=").split("-")[0]
+
+
+def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def one(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    found = by_kind(objects, kind)
+    assert len(found) == 1, f"expected one {kind}, got {[o['metadata']['name'] for o in found]}"
+    return found[0]
