@@ -1,8 +1,10 @@
 """HPA `behavior` semantics as bounds for the solver (rate limits are constraints, not clipping).
 
 - Step limits: per policy, the replicas at the start of its period (current minus what was added
-  in the period, or plus what was removed) bound the change; `select` picks the most (Max) or
-  least (Min) permissive policy, or forbids the direction (Disabled).
+  in the period plus what was removed, as the current HPA counts) bound the change;
+  `select` picks the most (Max) or least (Min) permissive policy, or forbids the direction
+  (Disabled). Percentages are computed exactly in integers (the HPA's float64 arithmetic makes
+  +12 % of 25 come out as 29, not 28).
 - Stabilisation: scaling down never goes below the highest recommendation of the window; scaling
   up never goes above the lowest one (the HPA's rule, applied to the previous recommendations; the
   solver's own answer is the newest one).
@@ -10,10 +12,14 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 from peakplan.policy import ScalingRules
+
+
+def _period_start(current: int, changes: list[tuple[float, int]], now: float, period: float) -> int:
+    """Replicas at the start of the period: undo every change made within it, up and down."""
+    return current - sum(d for t, d in changes if now - t < period)
 
 
 def scale_up_limit(
@@ -25,12 +31,13 @@ def scale_up_limit(
     recent = list(changes)
     limits = []
     for limit in rules.limits:
-        added = sum(d for t, d in recent if d > 0 and now - t < limit.period)
-        start = current - added
+        start = _period_start(current, recent, now, limit.period)
         if limit.kind == "Pods":
             limits.append(start + limit.value)
         else:
-            limits.append(math.ceil(start * (1 + limit.value / 100.0)))
+            # Rounded up so that a percentage always allows at least one more pod; from zero
+            # replicas any percentage of nothing is nothing, which would never scale up.
+            limits.append(max(-(-start * (100 + limit.value) // 100), start + 1))
     if not limits:
         return 2**31 - 1
     return max(current, max(limits) if rules.select == "Max" else min(limits))
@@ -45,12 +52,11 @@ def scale_down_limit(
     recent = list(changes)
     limits = []
     for limit in rules.limits:
-        removed = -sum(d for t, d in recent if d < 0 and now - t < limit.period)
-        start = current + removed
+        start = _period_start(current, recent, now, limit.period)
         if limit.kind == "Pods":
             limits.append(start - limit.value)
         else:
-            limits.append(math.floor(start * (1 - limit.value / 100.0)))
+            limits.append(start * (100 - limit.value) // 100)  # rounded down, as the HPA does
     if not limits:
         return 0
     return max(0, min(current, min(limits) if rules.select == "Max" else max(limits)))
