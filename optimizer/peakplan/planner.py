@@ -228,7 +228,10 @@ def plan(problem: Problem, options: SolveOptions | None = None) -> Plan:
         notes.append(f"greedy plan used: {alloc.report.fallback_reason}")
     binding = _bindings(curves, limits, alloc, options, deadline)
     if any(b.relax is not None and b.relax.estimated for b in binding):
-        notes.append("no time left to re-solve: what relaxing a limit buys is a greedy estimate")
+        notes.append(
+            "what relaxing a limit buys is a greedy estimate: no solver answer to re-solve from, "
+            "or no time left before the deadline"
+        )
 
     bound_names = [b.constraint for b in binding]
     decisions = tuple(
