@@ -217,6 +217,8 @@ class Forecaster:
     ) -> None:
         self.config = config or ForecastConfig()
         self.state = state or ForecasterState.for_config(self.config)
+        if self.state.daily.period * self.config.season_bucket != DAY:
+            raise ValueError("the state was built for another season_bucket than the config's")
 
     def copy(self) -> Forecaster:
         return Forecaster(self.config, copy.deepcopy(self.state))

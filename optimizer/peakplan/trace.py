@@ -91,9 +91,14 @@ class Trace:
     def missing_count(self) -> int:
         return sum(self.missing)
 
+    def _position(self, t: float) -> int:
+        # The tiny nudge keeps a time computed as start + k x step on the right side of a
+        # boundary despite float rounding.
+        return math.floor((t - self.start) / self.interval + 1e-6)
+
     def index(self, t: float) -> int:
         """The interval that contains epoch second `t`; ValueError outside the trace."""
-        i = math.floor((t - self.start) / self.interval)
+        i = self._position(t)
         if not 0 <= i < len(self.counts):
             raise ValueError(f"time {t} is outside the trace [{self.start}, {self.end})")
         return i
@@ -104,7 +109,7 @@ class Trace:
 
     def observed(self, t: float) -> float | None:
         """What a controller sees at `t`: the rate, or None when missing or outside the trace."""
-        i = math.floor((t - self.start) / self.interval)
+        i = self._position(t)
         if not 0 <= i < len(self.counts) or self.missing[i]:
             return None
         return self.counts[i] / self.interval

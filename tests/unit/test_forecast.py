@@ -203,3 +203,9 @@ def test_speed_of_a_week_of_15_s_steps_is_printed() -> None:
         f"= {1e6 * elapsed / len(steps):.1f} us per step"
     )
     assert len(steps) == 40_320
+
+
+def test_a_state_must_match_the_config_buckets() -> None:
+    state = ForecasterState.for_config(ForecastConfig(season_bucket=600))
+    with pytest.raises(ValueError, match="another season_bucket"):
+        Forecaster(ForecastConfig(), state)

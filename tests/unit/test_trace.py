@@ -146,3 +146,10 @@ def test_csv_round_trip_keeps_counts_and_gaps(
             assert math.isfinite(trace.rate(t))
         else:
             assert trace.observed(t) == pytest.approx(c / interval)
+
+
+def test_step_times_land_in_the_right_interval_despite_float_rounding() -> None:
+    trace = Trace.from_counts([60, 120, 180], interval=60, start=1e9 + 0.1)
+    assert [trace.index(t) for t in trace.step_times(15)] == [0] * 4 + [1] * 4 + [2] * 4
+    tiny = Trace.from_counts([60, 120, 180], interval=0.3, start=1e9 + 0.1)
+    assert [tiny.index(t) for t in tiny.step_times(0.1)] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
