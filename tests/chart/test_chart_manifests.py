@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ def test_manifests_validate_against_kubernetes_schemas(
             (version,) = [
                 v for v in crd["spec"]["versions"] if obj["apiVersion"].endswith(v["name"])
             ]
-            jsonschema.validate(obj, version["schema"]["openAPIV3Schema"])
+            jsonschema.Draft4Validator(version["schema"]["openAPIV3Schema"]).validate(obj)
             assert set(obj) <= {"apiVersion", "kind", "metadata", "status"}
         elif obj["kind"] == "ServiceMonitor":
             continue  # the Prometheus Operator's CRD is not bundled; checked field by field below
@@ -235,3 +236,23 @@ def test_notes_tell_the_user_what_to_do_next(installs: dict[str, dict[str, Any]]
     namespaced = installs["namespaced"]["notes"]
     assert "team-a, team-b" in namespaced
     assert "namespace: team-a" in namespaced  # the example policy lands where it is watched
+
+
+@pytest.mark.parametrize("scenario", ["default", "namespaced"])
+def test_notes_example_policy_is_a_valid_scalingpolicy(
+    installs: dict[str, dict[str, Any]], chart_dir: Path, scenario: str
+) -> None:
+    path = chart_dir / "crds" / SCALINGPOLICY_CRD
+    if not path.exists():
+        pytest.skip(f"{path} is not generated yet (peakpilot crd)")
+    lines = installs[scenario]["notes"].splitlines()
+    start = next(i for i, ln in enumerate(lines) if "Save this as policy.yaml" in ln) + 1
+    end = next(i for i, ln in enumerate(lines) if "kubectl apply -f policy.yaml" in ln)
+    policy = yaml.safe_load(textwrap.dedent("\n".join(lines[start:end])))
+    crd = yaml.safe_load(path.read_text())
+    (version,) = [v for v in crd["spec"]["versions"] if v["storage"]]
+    assert policy["apiVersion"] == f"{crd['spec']['group']}/{version['name']}"
+    assert policy["kind"] == crd["spec"]["names"]["kind"]
+    assert policy["spec"]["mode"] == "Preview"
+    # openAPIV3Schema is OpenAPI 3.0: boolean exclusiveMinimum etc., as in JSON Schema draft 4.
+    jsonschema.Draft4Validator(version["schema"]["openAPIV3Schema"]).validate(policy)
