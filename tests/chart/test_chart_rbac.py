@@ -15,7 +15,8 @@ Objects = Callable[[str], list[dict[str, Any]]]
 
 # Everything the chart may ever grant, whatever the values (extra /scale kinds come on top).
 ALLOWED: dict[tuple[str, str], set[str]] = {
-    ("peakpilot.io", "scalingpolicies"): {"get", "list", "watch"},
+    # patch: Kopf's finalizer and progress annotations on the policy object itself.
+    ("peakpilot.io", "scalingpolicies"): {"get", "list", "watch", "patch"},
     ("peakpilot.io", "scalingpolicies/status"): {"patch"},
     ("", "events"): {"create"},
     ("events.k8s.io", "events"): {"create"},

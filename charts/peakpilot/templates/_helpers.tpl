@@ -96,10 +96,11 @@ Rules the operator needs on policies, targets and events, wherever it watches: t
 into the ClusterRole (cluster mode) or into a Role per watched namespace (namespaced mode).
 */}}
 {{- define "peakpilot.workloadRules" -}}
-# Read ScalingPolicies; write only their status.
+# Read ScalingPolicies and write their status; patch on the object itself is only for Kopf's
+# bookkeeping (its finalizer for the reconcile daemon, and its progress annotations).
 - apiGroups: ["peakpilot.io"]
   resources: ["scalingpolicies"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["peakpilot.io"]
   resources: ["scalingpolicies/status"]
   verbs: ["patch"]
