@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from peakplan.behavior import (
     scale_down_limit,
@@ -217,10 +217,26 @@ def decide(
 
     result = plan(Problem(tuple(workloads), policy.budget), options)
 
-    for w, d, own_floor in zip(workloads, result.workloads, floors, strict=True):
+    # The stabilisation windows remember what this reconcile recommends before rate limits. With
+    # a shared budget that is the joint plan without behaviour bounds, not each workload's own
+    # need: otherwise a steady low-priority workload would recommend its full need forever, its
+    # scale-down window would never let go, and the budget could never move its replicas to a
+    # workload that needs them more.
+    unbounded: list[int] | None = None
+    if policy.budget.limits():
+        free = tuple(
+            replace(w, lo=f, hi=max(f, policy.workload(w.name).max_replicas))
+            for w, f in zip(workloads, floors, strict=True)
+        )
+        quick = replace(options or SolveOptions(), explain=False)
+        unbounded = [d.desired for d in plan(Problem(free, policy.budget), quick).workloads]
+
+    for i, (w, d, own_floor) in enumerate(zip(workloads, result.workloads, floors, strict=True)):
         mem = memory.of(w.name)
         wp = policy.workload(w.name)
         recommendation = min(max(needed_replicas(w), own_floor), wp.max_replicas)
+        if unbounded is not None:
+            recommendation = min(recommendation, unbounded[i])
         mem.recommendations.append((now, recommendation))
         if applies and d.desired != d.current:
             mem.changes.append((now, d.desired - d.current))
