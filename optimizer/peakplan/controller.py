@@ -36,6 +36,7 @@ class WorkloadObservation:
     current: int
     load: float | None
     error: str | None = None  # why the load is missing, for status and events
+    hold: str | None = None  # keep `current` as it is (paused, owned by another autoscaler): why
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,10 @@ def _workload(
     hi, ceiling_reason = wp.max_replicas, "maxReplicas"
     if up_cap < hi:
         hi, ceiling_reason = up_cap, "the scale-up rate limit (behavior.scaleUp)"
-    hi = max(hi, wp.min_replicas)  # the absolute minimum wins over rate limits, as in the HPA
+    # The absolute minimum wins over rate limits, as in the HPA. So does an event's floor: it is a
+    # declared minimum for a time (as when a schedule raises an HPA's minReplicas, which the HPA
+    # then applies at once), and its pods must be ready by the lead time whatever the policy.
+    hi = max(hi, wp.min_replicas, min(floor, wp.max_replicas))
     lo, floor_reason = wp.min_replicas, "minReplicas"
     for value, why in (
         (down_floor, "the scale-down limits (behavior.scaleDown)"),
@@ -163,6 +167,10 @@ def _workload(
         if value > lo:
             lo, floor_reason = value, why
     lo = min(lo, hi)
+    if seen.hold is not None:
+        # Not ours to change right now; still planned so its share of the budget is counted.
+        lo = hi = current
+        floor_reason = ceiling_reason = seen.hold
 
     churn = wp.churn if wp.churn is not None else 0.1 * wp.price
     workload = Workload(
