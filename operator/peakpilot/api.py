@@ -14,7 +14,7 @@ import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -125,6 +125,18 @@ class ApiModel(BaseModel):
         use_attribute_docstrings=True,
     )
     __rules__: ClassVar[tuple[Rule, ...]] = ()
+
+    # Manifests carry wire names only, as the API server sees them: `min_replicas:` in YAML is an
+    # unknown field there, so it is one here. Python code keeps snake_case keyword arguments.
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
+        kwargs.setdefault("by_name", False)
+        return super().model_validate(obj, **kwargs)
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
+        kwargs.setdefault("by_name", False)
+        return super().model_validate_json(json_data, **kwargs)
 
     @model_validator(mode="after")
     def _check_rules(self) -> ApiModel:
@@ -769,9 +781,9 @@ def _fields_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
     return [f.alias or n for n, f in tp.model_fields.items()] if _is_model(tp) else []
 
 
-def _api_models() -> dict[str, type[BaseModel]]:
-    out: dict[str, type[BaseModel]] = {}
-    stack: list[type[BaseModel]] = [ApiModel]
+def _api_models() -> dict[str, type[ApiModel]]:
+    out: dict[str, type[ApiModel]] = {}
+    stack: list[type[ApiModel]] = [ApiModel]
     while stack:
         cls = stack.pop()
         out[cls.__name__] = cls
