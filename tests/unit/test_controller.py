@@ -204,6 +204,19 @@ SCENARIOS = {
         demands={2925: 80.0, 2940: 240.0, S: 240.0, S + 300: 400.0, END: 80.0},
         start=2700,
     ),
+    # With the HPA's default +100 % / +4 pods per 15 s, 2 -> 40 would take five steps; the floor
+    # is a declared minimum, so like minReplicas it is not rate-limited.
+    "event-floor-is-not-rate-limited": web(
+        [(0, 8)],
+        {
+            2925: 2,  # 8 rps needs 1; minReplicas 2
+            2940: 40,  # S - L - U: the floor at once (the rate limit alone allows max(4, 6) = 6)
+            2955: 40,
+        },
+        current=2,
+        policy=_policy(events=(SALE,)),
+        start=2700,
+    ),
     "event-multiplier-applies-to-the-last-load-before-start": web(
         [(0, 80), (3000, 100), (S, 120), (S + 300, 400)],
         {
