@@ -26,7 +26,11 @@ def budget_use(curves: Sequence[Curve], counts: Sequence[int], resource: str) ->
 
 class _Greedy:
     def __init__(
-        self, curves: Sequence[Curve], limits: Mapping[str, float], start: Sequence[int]
+        self,
+        curves: Sequence[Curve],
+        limits: Mapping[str, float],
+        start: Sequence[int],
+        weigh: Sequence[str] | None = None,
     ) -> None:
         self.curves = curves
         self.names = list(limits)
@@ -36,7 +40,18 @@ class _Greedy:
             limits[r] - sum(u[k] * n for u, n in zip(self.unit, start, strict=True))
             for k, r in enumerate(self.names)
         ]
-        scale = [1.0 / limits[r] if limits[r] > TOL else 1e9 for r in self.names]
+        # A limit the best counts fit never stops the greedy (it never goes past a best count),
+        # so it should not weigh on the choice; a binding one weighs by how little room is left.
+        need = [
+            sum(u[k] * c.best for u, c in zip(self.unit, curves, strict=True)) - limits[r]
+            for k, r in enumerate(self.names)
+        ]
+        self.binding = [r for r, over in zip(self.names, need, strict=True) if over > TOL]
+        weighed = self.binding if weigh is None else weigh
+        scale = [
+            1.0 / max(room, TOL) if r in weighed else 0.0
+            for r, room in zip(self.names, self.remaining, strict=True)
+        ]
         # Normalised budget one replica uses; a workload outside every limit costs ~nothing.
         self.weight = [sum(s * u for s, u in zip(scale, units, strict=True)) for units in self.unit]
 
@@ -115,4 +130,11 @@ def greedy_counts(
     greedy never adds to an overrun. `start` (candidate counts that fit) defaults to the floors.
     """
     first = [c.counts[0] for c in curves] if start is None else list(start)
-    return _Greedy(curves, limits, first).run()
+    both = _Greedy(curves, limits, first)
+    if len(both.binding) < 2:
+        return both.run()
+    # With several binding limits no fixed weighting is right for every instance (one that
+    # ends with room to spare should not have weighed at all): try each alone and all together.
+    tries = [both.run()]
+    tries += [_Greedy(curves, limits, first, [r]).run() for r in both.binding]
+    return min(tries, key=lambda counts: sum(map(Curve.total, curves, counts)))

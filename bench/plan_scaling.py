@@ -1,0 +1,255 @@
+"""How the planner scales with the number of workloads, under a binding budget.
+
+For N workloads (realistic random instances: demand, capacity, prices, priorities, 20 % latency
+SLOs, current replicas, HPA-style behaviour limits folded into the bounds) it prints a markdown
+table of median-of-3 seconds for each phase, the whole `plan()` call with its explanation, the
+gap of the solver's and of the greedy's plan to the LP bound, and the same model built and solved
+with highspy directly (no PuLP) as the modelling floor.
+
+    python bench/plan_scaling.py            # N = 10, 50, 200, 1000, 5000
+    python bench/plan_scaling.py --quick    # N = 10, 50, 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import random
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib.metadata import version
+
+import highspy
+import numpy as np
+
+from peakplan import Budget, LatencySLO, Problem, SolveOptions, UtilizationSLO, Workload, plan
+from peakplan.curves import build_curve
+from peakplan.greedy import greedy_counts
+from peakplan.ilp import IlpModel
+from peakplan.planner import _soft_penalties, objective_value
+from peakplan.problem import usage
+
+GAP = 1e-3
+
+
+def instance(n: int, seed: int) -> Problem:
+    """n workloads near their needs, with the cost and CPU budgets below what they would take."""
+    rng = random.Random(seed)
+    ws = []
+    for i in range(n):
+        capacity = rng.uniform(20.0, 200.0)
+        demand = capacity * rng.lognormvariate(math.log(8.0), 1.0)
+        if rng.random() < 0.2:
+            service = rng.choice([10.0, 20.0, 25.0, 50.0])
+            slo: UtilizationSLO | LatencySLO = LatencySLO(service * rng.uniform(1.2, 3.0), service)
+        else:
+            slo = UtilizationSLO(rng.choice([0.6, 0.7, 0.8, 0.85]))
+        target = slo.target if isinstance(slo, UtilizationSLO) else 0.7
+        current = max(1, round(demand / (capacity * target) * rng.uniform(0.6, 1.3)))
+        floor, ceiling = rng.randint(1, 3), 500
+        # Behaviour limits for one 15 s step: down 10 %, up max(100 %, 4 pods).
+        lo = min(max(floor, current - math.ceil(0.1 * current)), ceiling)
+        hi = max(lo, min(ceiling, max(2 * current, current + 4)))
+        ws.append(
+            Workload(
+                name=f"w{i}",
+                demand=demand,
+                current=current,
+                lo=lo,
+                hi=hi,
+                capacity=capacity,
+                slo=slo,
+                priority=rng.choice([0.2, 1.0, 5.0, 20.0]),
+                price=rng.uniform(0.02, 0.6),
+                cpu=rng.choice([0.25, 0.5, 1.0, 2.0]),
+                memory=rng.choice([0.5, 1.0, 2.0, 4.0]) * 2**30,
+                churn=0.001,
+            )
+        )
+    curves = [build_curve(w) for w in ws]
+
+    def between(resource: str, fraction: float) -> float:
+        floors = [c.counts[0] for c in curves]
+        low = sum(usage(c.workload, resource, n) for c, n in zip(curves, floors, strict=True))
+        high = sum(usage(c.workload, resource, c.best) for c in curves)
+        return low + fraction * (high - low)
+
+    # Hard and binding: between what the floors use and what the workloads would take.
+    return Problem(
+        tuple(ws), Budget(max_cost_per_hour=between("cost", 0.5), max_cpu=between("cpu", 0.7))
+    )
+
+
+def median_seconds[T](work: Callable[[], T], repeat: int) -> tuple[float, T]:
+    times, result = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = work()
+        times.append(time.perf_counter() - started)
+    assert result is not None
+    return statistics.median(times), result
+
+
+def highspy_solve(model: IlpModel, start: Sequence[int]) -> tuple[float, float]:
+    """The same program built with highspy's own API from PuLP's rows: (objective, seconds).
+
+    Only the columns and rows are read from the PuLP model (before the clock starts), so the
+    time is what the solver itself needs to take the arrays and solve.
+    """
+    variables = model.prob.variables()
+    col = {v.id: j for j, v in enumerate(variables)}
+    inf = highspy.kHighsInf
+    lower = np.array([-inf if v.lowBound is None else v.lowBound for v in variables])
+    upper = np.array([inf if v.upBound is None else v.upBound for v in variables])
+    cost = np.zeros(len(variables))
+    objective = model.prob.objective
+    assert objective is not None
+    for v, c in objective.items():
+        cost[col[v.id]] = c
+    integer = np.array([j for j, v in enumerate(variables) if v.cat == "Integer"], dtype=np.int32)
+    starts: list[int] = []
+    index: list[int] = []
+    value: list[float] = []
+    row_lo: list[float] = []
+    row_hi: list[float] = []
+    for row in model.prob.constraints():
+        starts.append(len(index))
+        for v, c in row.items():
+            index.append(col[v.id])
+            value.append(c)
+        lb, ub = row.getLb(), row.getUb()
+        row_lo.append(-inf if lb is None else lb)
+        row_hi.append(inf if ub is None else ub)
+    model.warm_start(start)
+    warm = np.array([v.varValue or 0.0 for v in variables])
+
+    started = time.perf_counter()
+    h = highspy.Highs()  # type: ignore[no-untyped-call]
+    settings: list[tuple[str, bool | int | float | str]] = [
+        ("output_flag", False),
+        ("threads", 1),
+        ("presolve", "off"),
+        ("mip_rel_gap", GAP),
+        ("time_limit", 3.0),
+    ]
+    for option, setting in settings:
+        h.setOptionValue(option, setting)
+    h.addCols(len(variables), cost, lower, upper, 0, np.array([]), np.array([]), np.array([]))
+    h.changeColsIntegrality(
+        len(integer), integer, np.full(len(integer), highspy.HighsVarType.kInteger)
+    )
+    h.changeObjectiveOffset(objective.constant)
+    h.addRows(
+        len(row_lo),
+        np.array(row_lo),
+        np.array(row_hi),
+        len(index),
+        np.array(starts, dtype=np.int32),
+        np.array(index, dtype=np.int32),
+        np.array(value),
+    )
+    h.setSolution(len(variables), np.arange(len(variables), dtype=np.int32), warm)
+    h.run()
+    seconds = time.perf_counter() - started
+    return h.getInfo().objective_function_value, seconds
+
+
+@dataclass
+class Row:
+    n: int
+    columns: int
+    rows: int
+    curves: float
+    greedy: float
+    build: float
+    solve: float
+    plan_total: float
+    status: str
+    gap_lp: float
+    greedy_gap_lp: float
+    highspy: float
+    ratio: float
+    fallback: str
+    binding: str
+
+
+def measure(n: int, repeat: int, seed: int) -> Row:
+    problem = instance(n, seed)
+    curves_s, curves = median_seconds(lambda: [build_curve(w) for w in problem.workloads], repeat)
+    limits = _soft_penalties(curves, problem.budget.limits())
+    greedy_s, greedy = median_seconds(lambda: greedy_counts(curves, limits.effective), repeat)
+
+    def build() -> IlpModel:
+        return IlpModel(curves, limits.given, limits.soft)
+
+    build_s, model = median_seconds(build, repeat)
+    solve_s, result = median_seconds(lambda: model.solve(greedy, gap=GAP), repeat)
+    lp = model.solve(relaxation=True)
+    plan_s, full = median_seconds(lambda: plan(problem, SolveOptions()), repeat)
+    assert result.counts is not None and lp.best_bound is not None
+
+    def value(counts: Sequence[int]) -> float:
+        return objective_value(curves, counts, limits.given, limits.soft)
+
+    bound = lp.best_bound
+    exact = value(result.counts)
+    _, floor_value = median_seconds(lambda: highspy_solve(model, greedy), repeat)
+    assert math.isclose(floor_value[0], exact, rel_tol=10 * GAP)
+    assert full.objective <= value(greedy) + 1e-9 * abs(value(greedy)), "worse than greedy"
+    return Row(
+        n=n,
+        columns=result.variables,
+        rows=result.constraints,
+        curves=curves_s,
+        greedy=greedy_s,
+        build=build_s,
+        solve=solve_s,
+        plan_total=plan_s,
+        status=full.solver.status,
+        gap_lp=(exact - bound) / abs(exact),
+        greedy_gap_lp=(value(greedy) - bound) / abs(exact),
+        highspy=floor_value[1],
+        ratio=(build_s + solve_s) / floor_value[1],
+        fallback="greedy" if full.solver.used_greedy else "-",
+        binding=",".join(b.constraint + (" (soft)" if b.soft else "") for b in full.binding),
+    )
+
+
+def table(rows: Sequence[Row]) -> str:
+    head = (
+        "| N | cols | rows | curves s | greedy s | build s | solve s | plan() s | status "
+        "| gap to LP | greedy gap | highspy s | PuLP/highspy | fallback | binding |"
+    )
+    lines = [head, "|" + "---|" * 15]
+    for r in rows:
+        lines.append(
+            f"| {r.n} | {r.columns} | {r.rows} | {r.curves:.3f} | {r.greedy:.3f} | {r.build:.3f} "
+            f"| {r.solve:.3f} | {r.plan_total:.3f} | {r.status} | {r.gap_lp:.1e} "
+            f"| {r.greedy_gap_lp:.1e} | {r.highspy:.3f} | {r.ratio:.2f} | {r.fallback} "
+            f"| {r.binding} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="N = 10, 50, 200 only")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    sizes = [10, 50, 200] if args.quick else [10, 50, 200, 1000, 5000]
+    rows = [measure(n, args.repeat, args.seed) for n in sizes]
+    print(table(rows))
+    print(
+        f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, highspy {version('highspy')}; "
+        f"median of {args.repeat}; gaps relative to the solver's objective."
+    )
+
+
+if __name__ == "__main__":
+    main()
