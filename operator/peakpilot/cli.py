@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -33,6 +34,14 @@ EXIT_METRICS = 3
 class Solver(StrEnum):
     highs = "highs"
     cbc = "cbc"
+
+
+def _console() -> Console:
+    """A console that keeps tables readable when piped (rich would default to 80 columns)."""
+    console = Console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(width=160)
+    return console
 
 
 def _version(value: bool) -> None:
@@ -213,7 +222,7 @@ def plan(
     options = SolveOptions(solver=solver.value, time_limit=time_limit)
     decision = decide(core, Observation(when, seen), Memory(), options, applies=False)
     if output is OutputFormat.table:
-        console = Console()
+        console = _console()
         print_decision(decision, manifest.metadata.name, console)
     else:
         _emit(decision_dict(decision, manifest.metadata.name), output)
@@ -223,6 +232,81 @@ def plan(
             f"[yellow]metrics unavailable for {', '.join(missing)}: no scale-down planned for them[/]"
         )
         raise typer.Exit(EXIT_METRICS)
+
+
+@app.command("operator")
+def operator_command(
+    namespace: Annotated[
+        list[str] | None,
+        typer.Option("--namespace", "-n", metavar="NS", help="Watch this namespace (repeatable)."),
+    ] = None,
+    all_namespaces: Annotated[
+        bool, typer.Option("--all-namespaces", "-A", help="Watch every namespace (cluster-wide).")
+    ] = False,
+    kubeconfig: Annotated[
+        str | None,
+        typer.Option(
+            "--kubeconfig", metavar="FILE", help="Default: in-cluster, then ~/.kube/config."
+        ),
+    ] = None,
+    peering: Annotated[
+        str | None,
+        typer.Option(
+            "--peering",
+            metavar="NAME",
+            help="Kopf peering object: one active replica, others stand by.",
+        ),
+    ] = None,
+    standalone: Annotated[
+        bool, typer.Option("--standalone", help="No peering (a single replica); the default.")
+    ] = False,
+    priority: Annotated[
+        int | None,
+        typer.Option(help="Peering priority (default: random, so exactly one peer is active)."),
+    ] = None,
+    liveness_port: Annotated[
+        int | None,
+        typer.Option(help="Liveness endpoint port (env PEAKPILOT_LIVENESS_PORT, default 8080)."),
+    ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="/metrics port (env PEAKPILOT_METRICS_PORT, default 9100); 0 disables."),
+    ] = None,
+    solver: Annotated[
+        Solver | None, typer.Option(help="MILP solver (env PEAKPILOT_SOLVER, default highs).")
+    ] = None,
+    time_limit: Annotated[
+        float | None,
+        typer.Option(
+            help="Solver time limit, seconds (env PEAKPILOT_SOLVER_TIME_LIMIT, default 3)."
+        ),
+    ] = None,
+    log_format: Annotated[
+        str | None, typer.Option(help="json or plain (env PEAKPILOT_LOG_FORMAT, default json).")
+    ] = None,
+) -> None:
+    """Run the operator: reconcile every ScalingPolicy at its interval."""
+    from peakpilot.operator import OperatorSettings, run
+
+    if not namespace and not all_namespaces:
+        _fail(InputError("arguments", ["give --all-namespaces or at least one --namespace NS"]))
+    if namespace and all_namespaces:
+        _fail(InputError("arguments", ["give either --all-namespaces or --namespace, not both"]))
+    if peering and standalone:
+        _fail(InputError("arguments", ["--peering and --standalone exclude each other"]))
+    settings = OperatorSettings.from_env(
+        namespaces=tuple(namespace or ()),
+        all_namespaces=all_namespaces,
+        kubeconfig=kubeconfig,
+        peering=peering,
+        priority=priority,
+        liveness_port=liveness_port,
+        metrics_port=metrics_port,
+        solver=solver.value if solver else None,
+        time_limit=time_limit,
+        log_format=log_format,
+    )
+    run(settings)
 
 
 def main() -> None:

@@ -1,0 +1,222 @@
+"""The Kubernetes adapter: /scale of any target, ownership checks, Secrets, policy status.
+
+Synchronous (the official client); the operator calls it off the event loop. Every method maps
+API errors to `KubeError` with a message a person can act on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from peakpilot import api
+
+TAKE_OVER_ANNOTATION = "peakpilot.io/take-over"
+PAUSED_ANNOTATION = "peakpilot.io/paused"
+BUILTIN_PLURALS = {
+    ("apps", "Deployment"): "deployments",
+    ("apps", "StatefulSet"): "statefulsets",
+    ("apps", "ReplicaSet"): "replicasets",
+    ("", "ReplicationController"): "replicationcontrollers",
+}
+
+
+class KubeError(Exception):
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Conflict(KubeError):
+    """The object changed since it was read (HTTP 409)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    api_version: str
+    kind: str
+    name: str
+    namespace: str
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+    @property
+    def version(self) -> str:
+        return self.api_version.rpartition("/")[2]
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Scale:
+    replicas: int  # spec.replicas: what is asked for
+    ready: int | None  # ready replicas, when the target reports them
+    resource_version: str
+
+
+def _error(exc: ApiException, what: str) -> KubeError:
+    if exc.status == 409:
+        return Conflict(f"{what}: changed concurrently", 409)
+    if exc.status == 404:
+        return KubeError(f"{what}: not found", 404)
+    if exc.status == 403:
+        return KubeError(f"{what}: forbidden (check the operator's RBAC)", 403)
+    return KubeError(f"{what}: HTTP {exc.status} {exc.reason}", exc.status)
+
+
+class Kube:
+    """What the operator needs from the API server, nothing more."""
+
+    def __init__(self, api_client: client.ApiClient | None = None) -> None:
+        self.api = api_client or client.ApiClient()
+        self.custom = client.CustomObjectsApi(self.api)
+        self.core = client.CoreV1Api(self.api)
+        self._plurals: dict[tuple[str, str, str], str] = {}
+
+    # -- generic paths
+
+    def _call(
+        self, method: str, path: str, body: Any = None, content_type: str | None = None
+    ) -> Any:
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        data, _status, _headers = self.api.call_api(
+            path,
+            method,
+            header_params=headers,
+            body=body,
+            response_type="object",
+            auth_settings=["BearerToken"],
+            _return_http_data_only=False,
+            _preload_content=True,
+        )
+        return data
+
+    def plural(self, target: Target) -> str:
+        """The resource name of a kind, from a table or API discovery."""
+        known = BUILTIN_PLURALS.get((target.group, target.kind))
+        if known:
+            return known
+        key = (target.group, target.version, target.kind)
+        if key not in self._plurals:
+            base = f"/apis/{target.group}/{target.version}" if target.group else "/api/v1"
+            try:
+                listing = self._call("GET", base)
+            except ApiException as exc:
+                raise _error(exc, f"discovery of {target.api_version}") from exc
+            for res in listing.get("resources", []):
+                if res.get("kind") == target.kind and "/" not in res.get("name", ""):
+                    self._plurals[key] = res["name"]
+                    break
+            else:
+                raise KubeError(f"{target.api_version} has no kind {target.kind}: check targetRef")
+        return self._plurals[key]
+
+    def _path(self, target: Target, sub: str = "") -> str:
+        base = f"/apis/{target.group}/{target.version}" if target.group else "/api/v1"
+        path = f"{base}/namespaces/{target.namespace}/{self.plural(target)}/{target.name}"
+        return f"{path}/{sub}" if sub else path
+
+    # -- targets
+
+    def read_target(self, target: Target) -> dict[str, Any]:
+        try:
+            obj: dict[str, Any] = self._call("GET", self._path(target))
+        except ApiException as exc:
+            raise _error(exc, str(target)) from exc
+        return obj
+
+    def read_scale(self, target: Target, obj: dict[str, Any] | None = None) -> Scale:
+        try:
+            scale = self._call("GET", self._path(target, "scale"))
+        except ApiException as exc:
+            raise _error(exc, f"{target} /scale") from exc
+        status = (obj or {}).get("status") or {}
+        ready = status.get("readyReplicas")
+        return Scale(
+            replicas=int((scale.get("spec") or {}).get("replicas") or 0),
+            ready=int(ready) if ready is not None else None,
+            resource_version=str((scale.get("metadata") or {}).get("resourceVersion", "")),
+        )
+
+    def write_scale(self, target: Target, replicas: int, resource_version: str) -> None:
+        """Set spec.replicas, failing with Conflict if the target changed since it was read."""
+        body = {"metadata": {"resourceVersion": resource_version}, "spec": {"replicas": replicas}}
+        try:
+            self._call("PATCH", self._path(target, "scale"), body, "application/merge-patch+json")
+        except ApiException as exc:
+            raise _error(exc, f"{target} /scale") from exc
+
+    def set_replicas(self, target: Target, replicas: int, expected: int, attempts: int = 3) -> int:
+        """Optimistic write: re-read on conflict; gives up if someone else changed the count.
+
+        Returns the replicas before the write.
+        """
+        for _ in range(attempts):
+            scale = self.read_scale(target)
+            if scale.replicas != expected:
+                raise Conflict(
+                    f"{target} was resized to {scale.replicas} by someone else since it was read "
+                    f"(expected {expected}); will re-plan next interval",
+                    409,
+                )
+            try:
+                self.write_scale(target, replicas, scale.resource_version)
+                return scale.replicas
+            except Conflict:
+                continue
+        raise Conflict(f"{target} /scale: still conflicting after {attempts} attempts", 409)
+
+    # -- ownership
+
+    def owners(self, target: Target) -> list[str]:
+        """Other autoscalers that target the same object (HPAs, KEDA ScaledObjects)."""
+        found: list[str] = []
+        paths = (
+            (
+                "HorizontalPodAutoscaler",
+                f"/apis/autoscaling/v2/namespaces/{target.namespace}/horizontalpodautoscalers",
+            ),
+            ("ScaledObject", f"/apis/keda.sh/v1alpha1/namespaces/{target.namespace}/scaledobjects"),
+        )
+        for kind, path in paths:
+            try:
+                items = self._call("GET", path).get("items", [])
+            except ApiException as exc:
+                if exc.status == 404:
+                    continue  # that API is not installed (KEDA is optional)
+                raise _error(exc, f"listing {kind}s") from exc
+            for item in items:
+                ref = (item.get("spec") or {}).get("scaleTargetRef") or {}
+                kind_ok = ref.get("kind", "Deployment") == target.kind
+                if kind_ok and ref.get("name") == target.name:
+                    found.append(f"{kind}/{item['metadata']['name']}")
+        return found
+
+    # -- secrets and status
+
+    def secret_value(self, namespace: str, ref: api.SecretKeyRef) -> str:
+        import base64
+
+        try:
+            secret = self.core.read_namespaced_secret(ref.name, namespace)
+        except ApiException as exc:
+            raise _error(exc, f"Secret {ref.name}") from exc
+        data = secret.data or {}
+        if ref.key not in data:
+            raise KubeError(f"Secret {ref.name} has no key {ref.key!r}: check the policy's auth")
+        return base64.b64decode(data[ref.key]).decode("utf-8").strip()
+
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        path = f"/apis/{api.GROUP}/{api.VERSION}/namespaces/{namespace}/{api.PLURAL}/{name}/status"
+        try:
+            self._call("PATCH", path, {"status": status}, "application/merge-patch+json")
+        except ApiException as exc:
+            raise _error(exc, f"{api.KIND} {name} status") from exc

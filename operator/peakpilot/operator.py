@@ -1,0 +1,198 @@
+"""The Kopf operator: one reconcile loop per ScalingPolicy, at the policy's own interval.
+
+A daemon per policy (rather than a fixed-interval timer) so that `spec.interval` applies per
+policy and changes take effect on the next loop. The blocking reconcile (HTTP to Prometheus and the
+API server, the solver) runs in a worker thread, so one slow policy never stalls the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+
+from peakpilot import api, telemetry
+from peakpilot.kube import Kube
+from peakpilot.reconcile import PolicyState, reconcile
+from peakpilot.units import parse_duration
+from peakplan.planner import SolveOptions
+
+log = logging.getLogger("peakpilot.operator")
+MIN_INTERVAL = 1.0
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    """Settings from flags and PEAKPILOT_* environment variables (documented in docs/operations.md)."""
+
+    namespaces: tuple[str, ...] = ()
+    all_namespaces: bool = False
+    standalone: bool = True
+    peering: str | None = None
+    priority: int | None = None
+    liveness_port: int = 8080
+    metrics_port: int = 9100
+    solver: str = "highs"
+    time_limit: float = 3.0
+    log_format: str = "json"
+    log_level: str = "INFO"
+    kubeconfig: str | None = None
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> OperatorSettings:
+        env = os.environ
+        values: dict[str, Any] = {
+            "liveness_port": int(env.get("PEAKPILOT_LIVENESS_PORT", "8080")),
+            "metrics_port": int(env.get("PEAKPILOT_METRICS_PORT", "9100")),
+            "solver": env.get("PEAKPILOT_SOLVER", "highs"),
+            "time_limit": float(env.get("PEAKPILOT_SOLVER_TIME_LIMIT", "3")),
+            "log_format": env.get("PEAKPILOT_LOG_FORMAT", "json"),
+            "log_level": env.get("PEAKPILOT_LOG_LEVEL", "INFO"),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+_settings = OperatorSettings()
+_kube: Kube | None = None
+
+
+def _options() -> SolveOptions:
+    return SolveOptions(solver=_settings.solver, time_limit=_settings.time_limit)  # type: ignore[arg-type]
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    settings.posting.level = logging.INFO  # Normal events for every scale change
+    settings.persistence.finalizer = f"{api.GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=api.GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=api.GROUP, key="last-handled-configuration"
+    )
+    settings.watching.server_timeout = 300
+    settings.networking.request_timeout = 30
+
+
+def _interval(spec: Any) -> float:
+    try:
+        return max(MIN_INTERVAL, parse_duration(str(spec.get("interval", "15s"))))
+    except ValueError:
+        return 15.0  # an invalid interval is reported by the reconcile itself
+
+
+@kopf.daemon(api.GROUP, api.VERSION, api.PLURAL, cancellation_timeout=10.0)
+async def reconcile_loop(
+    body: kopf.Body,
+    spec: kopf.Spec,
+    memo: kopf.Memo,
+    stopped: kopf.DaemonStopped,
+    logger: Any,
+    **_: Any,
+) -> None:
+    """Reconcile this policy every spec.interval until it is deleted or the operator stops."""
+    state = memo.get("peakpilot") if isinstance(memo, dict) else getattr(memo, "peakpilot", None)
+    if state is None:
+        state = PolicyState()
+        memo["peakpilot"] = state
+    assert _kube is not None
+    while not stopped:
+        try:
+            outcome = await asyncio.to_thread(reconcile, _kube, dict(body), state, _options())
+        except Exception as exc:  # a bug must not kill the loop: report it and try again
+            logger.exception("reconcile failed")
+            kopf.warn(body, reason="ReconcileError", message=f"{type(exc).__name__}: {exc}")
+        else:
+            meta = body.get("metadata", {})
+            try:
+                await asyncio.to_thread(
+                    _kube.patch_status, meta.get("namespace"), meta.get("name"), outcome.status
+                )
+            except Exception as exc:
+                logger.warning(f"status not written: {exc}")
+            for event in outcome.events:
+                if event.type == "Warning":
+                    kopf.warn(body, reason=event.reason, message=event.message)
+                else:
+                    kopf.info(body, reason=event.reason, message=event.message)
+        await stopped.wait(_interval(spec))
+
+
+def _configure_logging(settings: OperatorSettings) -> None:
+    level = getattr(logging, settings.log_level.upper(), logging.INFO)
+    handler = logging.StreamHandler()
+    if settings.log_format == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in ("k8s_ref", "k8s_skip"):
+            if hasattr(record, key):
+                entry[key] = str(getattr(record, key))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def _load_kube_config(kubeconfig: str | None) -> None:
+    from kubernetes import config
+
+    if kubeconfig:
+        config.load_kube_config(config_file=kubeconfig)
+        return
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+
+
+def run(settings: OperatorSettings) -> None:
+    """Run the operator until it is stopped (SIGINT/SIGTERM)."""
+    global _settings, _kube
+    _settings = settings
+    _configure_logging(settings)
+    if settings.kubeconfig:
+        os.environ["KUBECONFIG"] = settings.kubeconfig  # Kopf's own login reads it too
+    _load_kube_config(settings.kubeconfig)
+    _kube = Kube()
+    if settings.metrics_port:
+        telemetry.serve(settings.metrics_port)
+    namespaces: Sequence[str] = settings.namespaces
+    standalone = settings.peering is None
+    priority = settings.priority
+    if not standalone and priority is None:
+        # Peers with equal priority all pause; a random one makes exactly one active.
+        priority = random.randint(1, 10_000)
+    log.info(
+        "starting PeakPilot operator",
+        extra={"k8s_skip": True},
+    )
+    kopf.run(
+        clusterwide=settings.all_namespaces,
+        namespaces=namespaces,
+        standalone=standalone,
+        peering_name=settings.peering,
+        priority=priority,
+        liveness_endpoint=f"http://0.0.0.0:{settings.liveness_port}/healthz"
+        if settings.liveness_port
+        else None,
+    )

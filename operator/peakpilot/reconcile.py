@@ -1,0 +1,378 @@
+"""One reconcile of one ScalingPolicy: observe -> plan -> apply -> record.
+
+Synchronous and free of Kopf: the operator runs it in a worker thread, tests can run it directly.
+What it returns (status, events, metrics) is recorded by the caller. Every failure path keeps the
+workloads where they are: an invalid spec, a Prometheus outage, a solver failure or a conflict
+never scales anything down.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from peakpilot import api, telemetry
+from peakpilot.kube import PAUSED_ANNOTATION, TAKE_OVER_ANNOTATION, KubeError, Kube, Target
+from peakpilot.prometheus import MetricError, PrometheusSettings, PrometheusSource
+from peakpilot.report import binding_dict, iso
+from peakpilot.translate import to_policy
+from peakpilot.units import parse_duration
+from peakplan.controller import Decision, Memory, Observation, WorkloadObservation, decide
+from peakplan.planner import SolveOptions
+
+log = logging.getLogger("peakpilot.reconcile")
+
+CONDITION_TYPES = ("Ready", "MetricsAvailable", "BudgetBinding", "FallbackActive", "Paused")
+
+
+@dataclass
+class PolicyState:
+    """What the operator keeps in memory per policy between reconciles."""
+
+    memory: Memory = field(default_factory=Memory)
+    generation: int | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+@dataclass
+class Outcome:
+    status: dict[str, Any]
+    events: list[Event] = field(default_factory=list)
+    decision: Decision | None = None
+    outcome: str = "ok"  # ok | invalid | paused | error
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("true", "1", "yes")
+
+
+class Conditions:
+    """Builds status.conditions, keeping lastTransitionTime when a status does not change."""
+
+    def __init__(self, previous: list[dict[str, Any]] | None, generation: int | None, now: float):
+        self._previous = {c.get("type"): c for c in previous or []}
+        self._generation = generation
+        self._now = iso(now)
+        self.items: dict[str, dict[str, Any]] = {}
+
+    def set(self, kind: str, ok: bool | None, reason: str, message: str = "") -> None:
+        status = "Unknown" if ok is None else ("True" if ok else "False")
+        before = self._previous.get(kind) or {}
+        changed = before.get("status") != status
+        self.items[kind] = {
+            "type": kind,
+            "status": status,
+            "reason": reason,
+            "message": message[:1024],
+            "lastTransitionTime": self._now
+            if changed
+            else before.get("lastTransitionTime", self._now),
+            "observedGeneration": self._generation,
+        }
+
+    def as_list(self) -> list[dict[str, Any]]:
+        return [self.items[k] for k in CONDITION_TYPES if k in self.items]
+
+
+def _prometheus(kube: Kube, namespace: str, spec: api.PrometheusSpec) -> PrometheusSettings:
+    headers: dict[str, str] = {}
+    basic: tuple[str, str] | None = None
+    verify: bool | str = True
+    auth = spec.auth
+    if auth is not None:
+        if auth.bearer_token_secret:
+            headers["Authorization"] = "Bearer " + kube.secret_value(
+                namespace, auth.bearer_token_secret
+            )
+        if auth.basic_auth:
+            basic = (
+                kube.secret_value(namespace, auth.basic_auth.username),
+                kube.secret_value(namespace, auth.basic_auth.password),
+            )
+        if auth.ca_secret:
+            import tempfile
+
+            with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as ca:
+                ca.write(kube.secret_value(namespace, auth.ca_secret))
+            verify = ca.name
+        if auth.insecure_skip_verify:
+            verify = False
+    return PrometheusSettings(
+        url=spec.url,
+        timeout=parse_duration(spec.timeout),
+        headers=headers,
+        basic_auth=basic,
+        verify=verify,
+    )
+
+
+def reconcile(
+    kube: Kube,
+    body: Mapping[str, Any],
+    state: PolicyState,
+    options: SolveOptions | None = None,
+    now: float | None = None,
+) -> Outcome:
+    now = time.time() if now is None else now
+    meta = body.get("metadata") or {}
+    name, namespace = meta.get("name", ""), meta.get("namespace", "default")
+    generation = meta.get("generation")
+    annotations = meta.get("annotations") or {}
+    conditions = Conditions((body.get("status") or {}).get("conditions"), generation, now)
+    status: dict[str, Any] = {"observedGeneration": generation}
+
+    def finish(
+        outcome: str, events: list[Event] | None = None, decision: Decision | None = None
+    ) -> Outcome:
+        status["conditions"] = conditions.as_list()
+        telemetry.RECONCILES.labels(namespace, name, outcome).inc()
+        return Outcome(status, events or [], decision, outcome)
+
+    # -- the spec: an invalid one is reported, never retried in a crash loop
+    try:
+        spec = api.ScalingPolicySpec.model_validate(body.get("spec") or {})
+    except ValidationError as exc:
+        lines = api.describe_errors(exc, "spec")
+        conditions.set("Ready", False, "InvalidSpec", "; ".join(lines))
+        return finish("invalid", [Event("Warning", "InvalidSpec", "; ".join(lines))])
+    if state.generation != generation:
+        state.generation = generation
+
+    if _truthy(annotations.get(PAUSED_ANNOTATION)):
+        conditions.set(
+            "Paused", True, "PausedByAnnotation", f"{PAUSED_ANNOTATION}=true on the policy"
+        )
+        conditions.set("Ready", True, "Paused", "nothing is planned or applied while paused")
+        return finish("paused")
+    if spec.mode == "Off":
+        conditions.set("Paused", True, "ModeOff", "spec.mode is Off: nothing is planned or applied")
+        conditions.set("Ready", True, "ModeOff")
+        return finish("paused")
+    if spec.prometheus is None:
+        conditions.set(
+            "Ready",
+            False,
+            "NoPrometheus",
+            "spec.prometheus.url is required by the operator: set it",
+        )
+        return finish("invalid")
+
+    policy = to_policy(spec)
+    events: list[Event] = []
+    targets: dict[str, Target] = {}
+    seen: dict[str, WorkloadObservation] = {}
+    problems: list[str] = []
+    paused_workloads: list[str] = []
+
+    # -- observe: load queries
+    loads: dict[str, tuple[float | None, str | None]] = {}
+    try:
+        source = PrometheusSource(_prometheus(kube, namespace, spec.prometheus))
+    except KubeError as exc:
+        source = None
+        for w in spec.workloads:
+            loads[w.name] = (None, f"credentials: {exc}")
+    if source is not None:
+        try:
+            for w in spec.workloads:
+                try:
+                    loads[w.name] = (source.instant(w.load.query, now), None)
+                except MetricError as exc:
+                    loads[w.name] = (None, str(exc))
+        finally:
+            source.close()
+
+    # -- observe: targets, their replicas and who else scales them
+    for w in spec.workloads:
+        target = Target(w.target_ref.api_version, w.target_ref.kind, w.target_ref.name, namespace)
+        targets[w.name] = target
+        load, error = loads[w.name]
+        try:
+            obj = kube.read_target(target)
+            scale = kube.read_scale(target, obj)
+        except KubeError as exc:
+            problems.append(f"{w.name}: {exc}")
+            # Unknown replicas: leave it out of the plan entirely by holding at its floor.
+            seen[w.name] = WorkloadObservation(
+                w.min_replicas, load, error, hold=f"target unreadable ({exc})"
+            )
+            continue
+        hold = None
+        target_annotations = (obj.get("metadata") or {}).get("annotations") or {}
+        if _truthy(target_annotations.get(PAUSED_ANNOTATION)):
+            hold = f"paused ({PAUSED_ANNOTATION} on {target})"
+            paused_workloads.append(w.name)
+        elif not _truthy(target_annotations.get(TAKE_OVER_ANNOTATION)):
+            try:
+                owners = kube.owners(target)
+            except KubeError as exc:
+                owners = []
+                problems.append(f"{w.name}: ownership check failed: {exc}")
+            if owners:
+                hold = f"owned by {', '.join(owners)}"
+                problems.append(
+                    f"{w.name}: {target} is already scaled by {', '.join(owners)}; remove it, or "
+                    f"annotate the target {TAKE_OVER_ANNOTATION}=true to let PeakPilot take over"
+                )
+        seen[w.name] = WorkloadObservation(scale.replicas, load, error, hold=hold)
+
+    # -- plan
+    enforce = spec.mode == "Enforce"
+    decision = decide(policy, Observation(now, seen), state.memory, options, applies=enforce)
+    plan = decision.plan
+
+    # -- apply
+    held = {n for n, o in seen.items() if o.hold is not None}
+    if enforce:
+        for d in plan.workloads:
+            if d.desired == d.current or d.name in held:
+                continue
+            target = targets[d.name]
+            try:
+                kube.set_replicas(target, d.desired, expected=d.current)
+            except KubeError as exc:
+                events.append(Event("Warning", "ScaleFailed", f"{d.name}: {exc}"))
+                problems.append(f"{d.name}: scaling failed: {exc}")
+                continue
+            up = d.desired > d.current
+            telemetry.SCALES.labels(namespace, name, d.name, "up" if up else "down").inc()
+            events.append(
+                Event(
+                    "Normal",
+                    "ScaledUp" if up else "ScaledDown",
+                    f"{d.name} ({target}): {d.current} -> {d.desired}: {d.reason}",
+                )
+            )
+
+    # -- record
+    status["lastPlan"] = _last_plan(decision)
+    missing = [i for i in decision.inputs if i.source != "observed"]
+    if missing:
+        conditions.set(
+            "MetricsAvailable",
+            False,
+            "MetricsUnavailable",
+            "; ".join(f"{i.name}: {i.note}" for i in missing),
+        )
+    else:
+        conditions.set("MetricsAvailable", True, "AllLoadsRead")
+    if plan.binding:
+        parts = []
+        for b in plan.binding:
+            text = f"{b.constraint} limit {b.limit:g} binds (meeting every SLO needs {b.needed:g})"
+            if b.relax and b.relax.replicas:
+                gains = ", ".join(f"{k} +{v}" for k, v in b.relax.replicas.items())
+                text += f"; +{b.relax.amount:g} would buy {gains}"
+            parts.append(text)
+        conditions.set("BudgetBinding", True, "Binding", "; ".join(parts))
+    else:
+        conditions.set("BudgetBinding", False, "NotBinding")
+    fallbacks = []
+    if plan.solver.used_greedy:
+        fallbacks.append(f"greedy plan: {plan.solver.fallback_reason}")
+    fallbacks.extend(f"{i.name}: {i.note}" for i in missing)
+    if fallbacks:
+        reason = "GreedyPlan" if plan.solver.used_greedy else "MetricFallback"
+        conditions.set("FallbackActive", True, reason, "; ".join(fallbacks))
+    else:
+        conditions.set("FallbackActive", False, "None")
+    if not enforce:
+        conditions.set("Paused", True, "Preview", "spec.mode is Preview: planning, not applying")
+    elif paused_workloads:
+        conditions.set("Paused", True, "WorkloadsPaused", ", ".join(paused_workloads))
+    else:
+        conditions.set("Paused", False, "Active")
+    if problems:
+        conditions.set("Ready", False, "WorkloadProblems", "; ".join(problems))
+    else:
+        conditions.set("Ready", True, "Reconciled", f"planned {len(plan.workloads)} workloads")
+
+    _export_metrics(namespace, name, decision, state.memory, now)
+    if missing and not any(e.reason == "MetricsUnavailable" for e in events):
+        events.append(
+            Event(
+                "Warning", "MetricsUnavailable", "; ".join(f"{i.name}: {i.note}" for i in missing)
+            )
+        )
+    return finish("ok" if not problems else "error", events, decision)
+
+
+def _last_plan(decision: Decision) -> dict[str, Any]:
+    plan = decision.plan
+    s = plan.solver
+    workloads = []
+    for d in plan.workloads:
+        given = decision.input(d.name)
+        workloads.append(
+            {
+                "name": d.name,
+                "current": d.current,
+                "desired": d.desired,
+                "load": round(given.demand, 3),
+                "utilization": round(d.utilization, 4) if math.isfinite(d.utilization) else None,
+                "costPerHour": round(d.cost_per_hour, 4),
+                "reason": (d.reason + (f"; {given.note}" if given.note else ""))[:512],
+                "limitedBy": d.limited_by,
+            }
+        )
+    binding = []
+    for b in plan.binding:
+        raw = binding_dict(b)
+        relax = raw.get("relax") or {}
+        binding.append(
+            {
+                "constraint": b.constraint,
+                "limit": raw["limit"],
+                "used": raw["used"],
+                "needed": raw["needed"],
+                "soft": b.soft,
+                "relaxBy": relax.get("by"),
+                "relaxGainPerHour": relax.get("gainPerHour"),
+                "relaxReplicas": relax.get("replicas"),
+            }
+        )
+    return {
+        "time": iso(decision.at),
+        "objective": round(plan.objective, 4),
+        "costPerHour": round(plan.cost_per_hour, 4),
+        "solver": {
+            "name": s.solver,
+            "status": s.status,
+            "seconds": round(s.seconds, 4),
+            "gap": round(s.gap, 6) if s.gap is not None else None,
+            "usedGreedy": s.used_greedy,
+            "fallbackReason": s.fallback_reason,
+        },
+        "workloads": workloads,
+        "binding": binding,
+        "notes": list(plan.notes),
+    }
+
+
+def _export_metrics(
+    namespace: str, name: str, decision: Decision, memory: Memory, now: float
+) -> None:
+    plan = decision.plan
+    telemetry.SOLVE_SECONDS.labels(namespace, name).observe(plan.solver.seconds)
+    telemetry.SOLVE_GAP.labels(namespace, name).set(plan.solver.gap or 0.0)
+    telemetry.FALLBACK.labels(namespace, name).set(1.0 if plan.solver.used_greedy else 0.0)
+    telemetry.COST.labels(namespace, name).set(plan.cost_per_hour)
+    for d in plan.workloads:
+        telemetry.DESIRED.labels(namespace, name, d.name).set(d.desired)
+        telemetry.CURRENT.labels(namespace, name, d.name).set(d.current)
+        last = memory.of(d.name).last_load_at
+        telemetry.METRIC_AGE.labels(namespace, name, d.name).set(
+            now - last if last else float("inf")
+        )
