@@ -13,10 +13,10 @@ from typing import Annotated, NoReturn
 import typer
 import yaml
 from rich.console import Console
-
-from peakpilot.inputs import InputError
+from rich.markup import escape
 
 from peakpilot import __version__
+from peakpilot.inputs import InputError
 
 app = typer.Typer(
     name="peakpilot",
@@ -86,9 +86,12 @@ class OutputFormat(StrEnum):
 
 def _fail(exc: InputError) -> NoReturn:
     err = Console(stderr=True)
-    err.print(f"[red]error:[/] invalid input in {exc.source}:", highlight=False)
+    # soft_wrap: one line per problem, never broken at the console width (people grep these).
+    err.print(
+        f"[red]error:[/] invalid input in {escape(exc.source)}:", highlight=False, soft_wrap=True
+    )
     for line in exc.lines:
-        err.print(f"  - {line}", highlight=False, markup=False)
+        err.print(f"  - {line}", highlight=False, markup=False, soft_wrap=True)
     raise typer.Exit(EXIT_INVALID)
 
 
@@ -115,7 +118,8 @@ def _parse_currents(pairs: list[str], names: list[str]) -> dict[str, int]:
                 InputError(
                     "--current",
                     [
-                        f"{pair!r}: use NAME=REPLICAS with a workload of the policy ({', '.join(names)})"
+                        f"{pair!r}: use NAME=REPLICAS with a workload of the policy "
+                        f"({', '.join(names)})"
                     ],
                 )
             )
@@ -229,7 +233,9 @@ def plan(
     if not decision.metrics_ok:
         missing = [i.name for i in decision.inputs if i.source != "observed"]
         Console(stderr=True).print(
-            f"[yellow]metrics unavailable for {', '.join(missing)}: no scale-down planned for them[/]"
+            f"[yellow]metrics unavailable for {', '.join(missing)}: "
+            "no scale-down planned for them[/]",
+            soft_wrap=True,
         )
         raise typer.Exit(EXIT_METRICS)
 
@@ -310,4 +316,8 @@ def operator_command(
 
 
 def main() -> None:
-    app()
+    app(prog_name="peakpilot")  # also under `python -m peakpilot.cli`
+
+
+if __name__ == "__main__":
+    main()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,13 +32,44 @@ def _read_document(path: Path) -> Any:
         raise InputError(str(path), [f"cannot read the file: {exc.strerror}"]) from exc
     try:
         if path.suffix == ".json":
-            return json.loads(text)
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise InputError(str(path), [f"not valid YAML/JSON: {exc}"]) from exc
-    if len(docs) != 1:
-        raise InputError(str(path), [f"expected one document, found {len(docs)}"])
-    return docs[0]
+            document: Any = json.loads(text)
+        else:
+            docs = [d for d in yaml.safe_load_all(text) if d is not None]
+            if len(docs) != 1:
+                raise InputError(str(path), [f"expected one document, found {len(docs)}"])
+            document = docs[0]
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno}, column {exc.colno}"
+        raise InputError(str(path), [f"not valid JSON at {where}: {exc.msg}"]) from exc
+    except yaml.YAMLError as exc:
+        raise InputError(str(path), [f"not valid YAML: {_yaml_problem(exc)}"]) from exc
+    bad = list(_non_finite(document, ""))
+    if bad:
+        raise InputError(
+            str(path), [f"{where}: {value} is not a finite number" for where, value in bad]
+        )
+    return document
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line: what is wrong and where (PyYAML's own text spans several lines)."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        return f"{exc.problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return " ".join(str(exc).split())
+
+
+def _non_finite(value: Any, where: str) -> Iterator[tuple[str, str]]:
+    """(path, value) of each .inf or .nan: YAML (and Python's JSON) accept them, the API does not,
+    and the decision core would reject them later with a traceback instead of a field name."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield where or "(top level)", repr(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _non_finite(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _non_finite(item, f"{where}[{i}]")
 
 
 def parse_policy(document: Any, source: str = "policy") -> api.ScalingPolicy:

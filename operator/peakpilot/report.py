@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from peakplan.controller import Decision
@@ -114,8 +115,11 @@ def _fmt_amount(constraint: str, value: float) -> str:
 def print_decision(decision: Decision, policy_name: str, console: Console) -> None:
     """The plan as a table, then what binds and what relaxing it buys."""
     plan = decision.plan
+    # Names, reasons and notes are plain text: a PromQL range such as [1m] in a Prometheus error
+    # would otherwise be read as console markup, and vanish or raise a MarkupError.
     table = Table(
-        title=f"PeakPilot plan for {policy_name} at {iso(decision.at)}", title_justify="left"
+        title=f"PeakPilot plan for {escape(policy_name)} at {iso(decision.at)}",
+        title_justify="left",
     )
     for col, justify in (
         ("workload", "left"),
@@ -138,11 +142,19 @@ def print_decision(decision: Decision, policy_name: str, console: Console) -> No
         )
         load = f"{given.load:,.1f}" if given.load is not None else "[red]missing[/]"
         util = f"{d.utilization:.0%}" if math.isfinite(d.utilization) else "∞"
-        reason = d.reason + (f" [dim]({', '.join(given.events)})[/]" if given.events else "")
+        reason = escape(d.reason)
+        if given.events:
+            reason += f" [dim]({escape(', '.join(given.events))})[/]"
         if given.note:
-            reason += f"\n[dim]{given.note}[/]"
+            reason += f"\n[dim]{escape(given.note)}[/]"
         table.add_row(
-            d.name, replicas, load, f"{d.demand:,.1f}", util, f"{d.cost_per_hour:,.2f}", reason
+            escape(d.name),
+            replicas,
+            load,
+            f"{d.demand:,.1f}",
+            util,
+            f"{d.cost_per_hour:,.2f}",
+            reason,
         )
     table.add_section()
     table.add_row("total", "", "", "", "", f"{plan.cost_per_hour:,.2f}", "")
@@ -151,7 +163,7 @@ def print_decision(decision: Decision, policy_name: str, console: Console) -> No
     gap = f", gap {s.gap:.2%}" if s.gap is not None else ""
     solver = f"solver: {s.solver} {s.status} in {s.seconds * 1000:.1f} ms{gap}"
     if s.used_greedy:
-        solver += f" [yellow]- greedy plan used: {s.fallback_reason}[/]"
+        solver += f" [yellow]- greedy plan used: {escape(s.fallback_reason or '')}[/]"
     console.print(solver)
     for b in plan.binding:
         head = "[red]soft[/] " if b.soft else ""
@@ -161,11 +173,11 @@ def print_decision(decision: Decision, policy_name: str, console: Console) -> No
             f"{_fmt_amount(b.constraint, b.needed)}"
         )
         if b.squeezed:
-            short = ", ".join(f"{k} -{v}" for k, v in b.squeezed.items())
+            short = escape(", ".join(f"{k} -{v}" for k, v in b.squeezed.items()))
             console.print(f"  squeezed (replicas below what their load needs): {short}")
         if b.relax is not None:
             r = b.relax
-            bought = ", ".join(f"{k} +{v}" for k, v in r.replicas.items()) or "no change"
+            bought = escape(", ".join(f"{k} +{v}" for k, v in r.replicas.items())) or "no change"
             console.print(
                 f"  raising it by {_fmt_amount(b.constraint, r.amount)} to "
                 f"{_fmt_amount(b.constraint, r.new_limit)} buys {bought}: "
@@ -173,4 +185,4 @@ def print_decision(decision: Decision, policy_name: str, console: Console) -> No
                 f"worth {r.objective_gain:,.2f}/h net"
             )
     for note in plan.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {escape(note)}")
