@@ -29,7 +29,7 @@ import numpy as np
 from peakplan import Budget, LatencySLO, Problem, SolveOptions, UtilizationSLO, Workload, plan
 from peakplan.curves import build_curve
 from peakplan.greedy import greedy_counts
-from peakplan.ilp import IlpModel
+from peakplan.ilp import PRESOLVE_BELOW, IlpModel
 from peakplan.planner import _soft_penalties, objective_value
 from peakplan.problem import usage
 
@@ -132,7 +132,7 @@ def highspy_solve(model: IlpModel, start: Sequence[int]) -> tuple[float, float]:
     settings: list[tuple[str, bool | int | float | str]] = [
         ("output_flag", False),
         ("threads", 1),
-        ("presolve", "off"),
+        ("presolve", "on" if len(variables) < PRESOLVE_BELOW else "off"),
         ("mip_rel_gap", GAP),
         ("time_limit", 3.0),
     ]

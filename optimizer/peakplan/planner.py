@@ -227,6 +227,8 @@ def plan(problem: Problem, options: SolveOptions | None = None) -> Plan:
     if alloc.report.used_greedy:
         notes.append(f"greedy plan used: {alloc.report.fallback_reason}")
     binding = _bindings(curves, limits, alloc, options, deadline)
+    if options.explain and any(b.relax is None for b in binding):
+        notes.append("no time left before the deadline to price the binding limits")
     if any(b.relax is not None and b.relax.estimated for b in binding):
         notes.append(
             "what relaxing a limit buys is a greedy estimate: no solver answer to re-solve from, "
@@ -323,7 +325,9 @@ def _bindings(
         }
         if not soft and (needed <= limit + TOL or not squeezed):
             continue
-        relax = _relax(curves, limits, r, alloc, options, deadline) if options.explain else None
+        # Past the deadline even the greedy estimate is not worth the wait.
+        price = options.explain and time.perf_counter() < deadline
+        relax = _relax(curves, limits, r, alloc, options, deadline) if price else None
         out.append(Binding(r, limit, used, needed, soft, squeezed, relax))
     return out
 
