@@ -1,0 +1,308 @@
+"""`peakpilot plan` (and `crd --check`, `--version`) end to end, through the real entry point.
+
+Each test runs `python -m peakpilot.cli` in a subprocess from the repository root, on the shop
+example or on copies of it changed in one place, and checks the output and the exit code:
+0 ok, 2 invalid input (a message naming the field, never a traceback), 3 metrics unavailable.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+POLICY = ROOT / "examples" / "shop-promotion.yaml"
+SNAPSHOT = ROOT / "examples" / "metrics" / "shop-singles-day.yaml"
+DATA = Path(__file__).resolve().parent / "data"
+WORKLOADS = ["frontend", "catalog", "cart", "checkout", "payments"]
+
+
+def peakpilot(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "peakpilot.cli", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,  # a safety net against a hang, not a performance assertion
+        check=False,
+    )
+
+
+def plan_json(*args: str | Path) -> tuple[int, dict[str, Any]]:
+    done = peakpilot("plan", *args, "-o", "json")
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+def edited(source: Path, tmp_path: Path, change: Callable[[Any], None]) -> Path:
+    """A copy of a YAML file with one change applied to its parsed document."""
+    document = yaml.safe_load(source.read_text())
+    change(document)
+    path = tmp_path / source.name
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def test_table_shows_every_workload_the_event_and_the_binding_budget() -> None:
+    done = peakpilot("plan", POLICY, "--metrics", SNAPSHOT)
+    assert done.returncode == 0, done.stderr
+    assert "PeakPilot plan for shop-peak at 2026-11-10T15:50:00Z" in done.stdout
+    rows = {line.split("│")[1].strip() for line in done.stdout.splitlines() if "│" in line}
+    assert set(WORKLOADS) <= rows
+    assert "singles-day" in done.stdout  # the event shaping the plan
+    assert "binding: cost limit 30.00/h" in done.stdout
+    assert "raising it by 3.00/h" in done.stdout  # what relaxing the budget would buy
+    assert "solver: highs" in done.stdout
+
+
+def test_json_has_the_documented_keys() -> None:
+    code, data = plan_json(POLICY, "--metrics", SNAPSHOT)
+    assert code == 0
+    assert (data["policy"], data["at"], data["metricsOk"]) == (
+        "shop-peak",
+        "2026-11-10T15:50:00Z",
+        True,
+    )
+    assert [w["name"] for w in data["workloads"]] == WORKLOADS
+    for w in data["workloads"]:
+        assert {"name", "current", "desired", "load", "utilization", "costPerHour", "reason"} <= (
+            w.keys()
+        )
+        assert isinstance(w["desired"], int) and w["reason"]
+        assert w["events"] == ["singles-day"]
+    by_name = {w["name"]: w for w in data["workloads"]}
+    assert by_name["checkout"]["desired"] == 40  # the event's floor
+    assert by_name["checkout"]["limitedBy"] == "floor"
+    assert data["totals"]["costPerHour"] == pytest.approx(
+        sum(w["costPerHour"] for w in data["workloads"])
+    )
+    assert data["totals"]["costPerHour"] <= 30 + 1e-6
+    (binding,) = data["binding"]
+    assert binding["constraint"] == "cost"
+    assert binding["limit"] == 30
+    assert {"by", "newLimit", "gainPerHour", "replicas"} <= binding["relax"].keys()
+    assert binding["relax"]["newLimit"] == pytest.approx(33)
+    solver = data["solver"]
+    assert {"status", "seconds", "gap", "usedGreedy"} <= solver.keys()
+    assert solver["name"] == "highs"
+    assert isinstance(solver["usedGreedy"], bool)
+
+
+def test_yaml_output_parses_to_the_same_plan_as_json() -> None:
+    done = peakpilot("plan", POLICY, "--metrics", SNAPSHOT, "-o", "yaml")
+    assert done.returncode == 0, done.stderr
+    as_yaml = yaml.safe_load(done.stdout)
+    _, as_json = plan_json(POLICY, "--metrics", SNAPSHOT)
+    assert as_yaml["workloads"] == as_json["workloads"]
+    assert as_yaml["binding"] == as_json["binding"]
+
+
+def test_cbc_solver_works() -> None:
+    code, data = plan_json(POLICY, "--metrics", SNAPSHOT, "--solver", "cbc")
+    assert code == 0
+    assert data["solver"]["name"] == "cbc"
+    assert data["totals"]["costPerHour"] <= 30 + 1e-6
+    assert {w["name"]: w["desired"] for w in data["workloads"]}["checkout"] == 40
+
+
+def test_at_moves_the_plan_in_time() -> None:
+    # 20:00 in Shanghai is four hours before the event: no floor, no multiplier.
+    code, data = plan_json(POLICY, "--metrics", SNAPSHOT, "--at", "2026-11-10T20:00:00+08:00")
+    assert code == 0
+    assert data["at"] == "2026-11-10T12:00:00Z"
+    checkout = {w["name"]: w for w in data["workloads"]}["checkout"]
+    assert checkout["events"] == []
+    assert checkout["demand"] == checkout["load"] == 180
+    assert checkout["desired"] < 40
+
+
+def test_null_load_exits_3_with_the_plan_and_no_scale_down() -> None:
+    # catalog's load is null; with it, the budget would take catalog from 24 down to 21.
+    snapshot = DATA / "shop-catalog-missing.yaml"
+    done = peakpilot("plan", POLICY, "--metrics", snapshot, "-o", "json")
+    assert done.returncode == 3, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "metrics unavailable for catalog" in done.stderr
+    data = json.loads(done.stdout)
+    assert data["metricsOk"] is False
+    catalog = {w["name"]: w for w in data["workloads"]}["catalog"]
+    assert (catalog["load"], catalog["source"]) == (None, "missing")
+    assert catalog["desired"] >= catalog["current"] == 24
+    table = peakpilot("plan", POLICY, "--metrics", snapshot)
+    assert table.returncode == 3
+    assert "missing" in table.stdout and "catalog" in table.stdout
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def test_unreachable_prometheus_exits_3_and_keeps_current_replicas() -> None:
+    url = f"http://127.0.0.1:{_closed_port()}"
+    code, data = plan_json(POLICY, "--prometheus", url, "--current", "checkout=9")
+    assert code == 3
+    assert data["metricsOk"] is False
+    by_name = {w["name"]: w for w in data["workloads"]}
+    assert by_name["checkout"]["current"] == 9
+    assert by_name["frontend"]["current"] == 3  # default: minReplicas
+    assert all(w["desired"] >= w["current"] for w in data["workloads"])
+    assert "cannot reach Prometheus" in by_name["checkout"]["note"]
+
+
+def _set(path: str, value: Any) -> Callable[[Any], None]:
+    """Set a dotted path (list indexes as numbers) in a parsed YAML document."""
+
+    def change(document: Any) -> None:
+        *parents, last = path.split(".")
+        node = document
+        for key in parents:
+            node = node[int(key)] if key.isdigit() else node[key]
+        node[last] = value
+
+    return change
+
+
+def _drop_payments(snapshot: Any) -> None:
+    del snapshot["workloads"]["payments"]
+
+
+INVALID_POLICIES: dict[str, tuple[Callable[[Any], None], list[str]]] = {
+    "min-above-max": (
+        _set("spec.workloads.0.minReplicas", 500),
+        ["spec.workloads[0].minReplicas", "minReplicas must be <= maxReplicas"],
+    ),
+    "unknown-field": (
+        _set("spec.workloads.1.capacity", 10),
+        ["spec.workloads[1].capacity", "unknown field"],
+    ),
+    "snake-case-field": (
+        _set("spec.budget.max_cpu", "10"),
+        ["spec.budget.max_cpu", "unknown field"],
+    ),
+    "infinite-number": (
+        _set("spec.workloads.2.capacityPerReplica", float("inf")),
+        ["spec.workloads[2].capacityPerReplica", "not a finite number"],
+    ),
+    "event-ends-before-start": (
+        _set("spec.events.0.end", "2026-11-10T23:00:00"),
+        ["spec.events[0].end", "end must be after start"],
+    ),
+    "bad-duration": (
+        _set("spec.workloads.0.startup", "soon"),
+        ["spec.workloads[0].startup"],
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"), INVALID_POLICIES.values(), ids=INVALID_POLICIES.keys()
+)
+def test_invalid_policy_exits_2_naming_the_field(
+    tmp_path: Path, change: Callable[[Any], None], expected: list[str]
+) -> None:
+    policy = edited(POLICY, tmp_path, change)
+    done = peakpilot("plan", policy, "--metrics", SNAPSHOT)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert f"invalid input in {policy}" in done.stderr
+    for text in expected:
+        assert text in done.stderr
+    assert done.stdout == ""
+
+
+INVALID_INVOCATIONS: dict[str, tuple[list[str], list[str]]] = {
+    "bad-at": (
+        ["--metrics", str(SNAPSHOT), "--at", "next tuesday"],
+        ["invalid input in --at", "'next tuesday' is not an RFC 3339 time"],
+    ),
+    "both-sources": (
+        ["--metrics", str(SNAPSHOT), "--prometheus", "http://127.0.0.1:9"],
+        ["give exactly one of --metrics FILE or --prometheus URL"],
+    ),
+    "no-source": ([], ["give exactly one of --metrics FILE or --prometheus URL"]),
+    "bad-current": (
+        ["--prometheus", "http://127.0.0.1:9", "--current", "checkuot=3"],
+        ["invalid input in --current", "'checkuot=3': use NAME=REPLICAS"],
+    ),
+    "missing-snapshot-file": (
+        ["--metrics", str(DATA / "no-such-file.yaml")],
+        ["no-such-file.yaml", "cannot read the file"],
+    ),
+    "broken-yaml-snapshot": (
+        ["--metrics", str(DATA / "broken.yaml")],
+        # The { left open on line 3 is found where line 4's key ends.
+        ["broken.yaml", "not valid YAML", "at line 4, column 10"],
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"), INVALID_INVOCATIONS.values(), ids=INVALID_INVOCATIONS.keys()
+)
+def test_invalid_invocation_exits_2_naming_the_problem(
+    args: list[str], expected: list[str]
+) -> None:
+    done = peakpilot("plan", POLICY, *args)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    for text in expected:
+        assert text in done.stderr
+
+
+INVALID_SNAPSHOTS: dict[str, tuple[Callable[[Any], None], list[str]]] = {
+    "missing-workload": (
+        _drop_payments,
+        ["workloads.payments: not in the snapshot", "add its load and currentReplicas"],
+    ),
+    "negative-load": (
+        _set("workloads.cart.load", -5),
+        ["workloads.cart.load", "greater than or equal to 0"],
+    ),
+    "nan-load": (_set("workloads.cart.load", float("nan")), ["workloads.cart.load", "finite"]),
+    "missing-current": (
+        _set("workloads.cart", {"load": 5}),
+        ["workloads.cart.currentReplicas", "required field is missing"],
+    ),
+    "unknown-field": (
+        _set("workloads.cart.replicas", 3),
+        ["workloads.cart.replicas", "unknown field"],
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"), INVALID_SNAPSHOTS.values(), ids=INVALID_SNAPSHOTS.keys()
+)
+def test_invalid_snapshot_exits_2_naming_the_field(
+    tmp_path: Path, change: Callable[[Any], None], expected: list[str]
+) -> None:
+    snapshot = edited(SNAPSHOT, tmp_path, change)
+    done = peakpilot("plan", POLICY, "--metrics", snapshot)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert f"invalid input in {snapshot}" in done.stderr
+    for text in expected:
+        assert text in done.stderr
+
+
+def test_crd_check_passes_on_the_repository() -> None:
+    done = peakpilot("crd", "--check")
+    assert done.returncode == 0, done.stderr
+
+
+def test_version() -> None:
+    done = peakpilot("--version")
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"peakpilot {version('peakpilot')}"
