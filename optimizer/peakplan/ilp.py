@@ -8,7 +8,9 @@ Per workload, one of two exact forms:
   scaled by y (the perspective form, exact and tight); a run of one count is just its binary;
 - choice: one binary per candidate count (exact for any curve).
 "auto" is the envelope, which measures faster (far fewer binaries). Shared limits are linear rows
-over the counts; a soft limit gets a penalised slack variable.
+over the counts; a soft limit gets a penalised slack variable for the overrun beyond what the
+floors force (that part is the same in every plan: it is added to the objective after the solve, so
+the huge penalty does not swamp the relative gap).
 """
 
 from __future__ import annotations
@@ -136,6 +138,10 @@ class IlpModel:
         self.prob = pulp.LpProblem("peakplan", pulp.LpMinimize)
         self.workloads: list[_Workload] = []
         self.fixed_use = dict.fromkeys(limits, 0.0)
+        self.floor_use = {
+            r: sum(usage(c.workload, r, c.counts[0]) for c in self.curves) for r in limits
+        }
+        self.soft = dict(soft_penalty)
         self.slack: dict[str, Any] = {}
         self.rows: dict[str, Any] = {}
         self.constant = 0.0
@@ -145,14 +151,14 @@ class IlpModel:
         use_terms: dict[str, list[tuple[Any, float]]] = {r: [] for r in limits}
         for i, curve in enumerate(self.curves):
             self.workloads.append(self._add_workload(i, curve, formulation, objective, use_terms))
-        for r, limit in limits.items():
+        for r in limits:
             terms = use_terms[r]
             if r in soft_penalty:
                 self.slack[r] = self.prob.add_variable(f"over_{r}", 0, None)
                 terms.append((self.slack[r], -1.0))
                 objective.append((self.slack[r], soft_penalty[r]))
             if terms:
-                row = pulp.lpSum_vars_coefs(terms) <= limit - self.fixed_use[r]
+                row = pulp.lpSum_vars_coefs(terms) <= self._base(r) - self.fixed_use[r]
                 self.rows[r] = self.prob.addConstraint(row, f"limit_{r}")
         self.prob += pulp.lpSum_vars_coefs(objective) + self.constant
         self.has_variables = bool(objective)
@@ -220,18 +226,28 @@ class IlpModel:
             prob += pulp.lpSum_vars([p.select for p in out.pieces]) == 1
         return out
 
+    def _base(self, resource: str) -> float:
+        """The limit, or for a soft one the floors' usage when that is more."""
+        limit = self.limits[resource]
+        return max(limit, self.floor_use[resource]) if resource in self.soft else limit
+
+    @property
+    def offset(self) -> float:
+        """The soft limits' forced overrun penalty, the same for every plan."""
+        return sum(p * max(0.0, self.floor_use[r] - self.limits[r]) for r, p in self.soft.items())
+
     def set_limit(self, resource: str, limit: float) -> None:
         """Change one shared limit (for pricing its relaxation) without rebuilding."""
         self.limits[resource] = limit
         if resource in self.rows:
-            self.rows[resource].changeRHS(limit - self.fixed_use[resource])
+            self.rows[resource].changeRHS(self._base(resource) - self.fixed_use[resource])
 
     def warm_start(self, counts: Sequence[int]) -> None:
         for wl, n in zip(self.workloads, counts, strict=True):
             wl.warm(n)
         for r, slack in self.slack.items():
             used = sum(usage(c.workload, r, n) for c, n in zip(self.curves, counts, strict=True))
-            slack.setInitialValue(max(0.0, used - self.limits[r]), check=False)
+            slack.setInitialValue(max(0.0, used - self._base(r)), check=False)
 
     def solve(
         self,
@@ -248,7 +264,8 @@ class IlpModel:
         size = (self.prob.numVariables(), self.prob.numConstraints())
         if not self.has_variables:
             counts = [wl.read() for wl in self.workloads]
-            return IlpResult(counts, "optimal", self.constant, self.constant, "fixed", *size)
+            value = self.constant + self.offset
+            return IlpResult(counts, "optimal", value, value, "fixed", *size)
         if deadline is not None:
             handover = HANDOVER_FIXED + HANDOVER_PER_ITEM * (size[0] + size[1])
             time_limit = min(time_limit, deadline - time.perf_counter() - handover)
@@ -264,13 +281,13 @@ class IlpModel:
             seconds = time.perf_counter() - started
         status = _STATUS.get(stats.status, str(stats.status).lower())
         extra = (self.build_seconds, seconds)
-        if not stats.has_solution:
-            return IlpResult(None, status, None, stats.best_bound, self.formulation, *size, *extra)
         bound = stats.objective if relaxation else stats.best_bound
-        if bound is not None and not math.isfinite(bound):
-            bound = None
+        bound = bound + self.offset if bound is not None and math.isfinite(bound) else None
+        if not stats.has_solution or stats.objective is None:
+            return IlpResult(None, status, None, bound, self.formulation, *size, *extra)
         read: list[int] | None = None if relaxation else [wl.read() for wl in self.workloads]
-        return IlpResult(read, status, stats.objective, bound, self.formulation, *size, *extra)
+        value = stats.objective + self.offset
+        return IlpResult(read, status, value, bound, self.formulation, *size, *extra)
 
 
 def solve_ilp(

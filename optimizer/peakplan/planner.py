@@ -86,7 +86,10 @@ def _soft_penalties(curves: Sequence[Curve], limits: Mapping[str, float]) -> _Li
     for r, limit in limits.items():
         floor_use = budget_use(curves, floors, r)
         if floor_use > limit + TOL:
-            soft[r] = 10.0 * _steepest_gain(curves, r) + 1.0
+            # Also positive when no step gains anything: one money/h per largest replica's use
+            # (not per unit: a byte of memory must not cost a money/h).
+            largest = max(usage(c.workload, r, 1) for c in curves)
+            soft[r] = 10.0 * _steepest_gain(curves, r) + 1.0 / largest
             effective[r] = floor_use
         else:
             effective[r] = limit

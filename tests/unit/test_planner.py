@@ -178,6 +178,39 @@ def test_a_budget_the_floors_exceed_becomes_soft_and_the_plan_says_so() -> None:
     assert binding.relax is not None and binding.relax.new_limit > 15.0
 
 
+def test_a_soft_limits_penalty_does_not_swamp_the_gap_of_the_rest() -> None:
+    # Knapsack where the greedy is wrong: A has the best ratio (gain 7 for 6/h) but B + C
+    # (gain 5.5 each for 5/h) fill the 10/h budget better. Next to them, a fixed workload
+    # overruns a memory budget by 70 GiB: a per-byte penalty in the objective would make the
+    # default 0.1 % gap accept the greedy's warm start.
+    def item(name: str, price: float, gain: float) -> Workload:
+        priority = (gain + price) / 2.0  # one replica removes 1 rps outside and 1 rps unserved
+        return web(
+            name,
+            1.0,
+            lo=0,
+            hi=1,
+            current=0,
+            capacity=10.0,
+            price=price,
+            cpu=0.0,
+            memory=0.0,
+            churn=0.0,
+            slo=UtilizationSLO(1.0),
+            priority=priority,
+        )
+
+    big = web("big", 100.0, lo=20, hi=20, price=0.0, memory=4 * 2**30)
+    problem = Problem(
+        (item("A", 6.0, 7.0), item("B", 5.0, 5.5), item("C", 5.0, 5.5), big),
+        Budget(max_cost_per_hour=10.0, max_memory=10 * 2**30),
+    )
+    p = plan(problem)
+    assert not p.solver.used_greedy
+    assert (p.desired["A"], p.desired["B"], p.desired["C"]) == (0, 1, 1)
+    assert {b.constraint: b.soft for b in p.binding} == {"cost": False, "memory": True}
+
+
 def test_greedy_fallback_when_the_solver_cannot_run() -> None:
     problem = Problem(
         (web("gold", 1000.0, priority=HIGH), web("bronze", 1000.0, priority=LOW)),
