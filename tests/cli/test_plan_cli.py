@@ -13,11 +13,17 @@ import subprocess
 import sys
 from collections.abc import Callable
 from importlib.metadata import version
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from rich.console import Console
+
+from peakpilot.report import print_decision
+from peakplan.controller import Memory, Observation, WorkloadObservation, decide
+from peakplan.policy import Policy, WorkloadPolicy
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "examples" / "shop-promotion.yaml"
@@ -306,3 +312,16 @@ def test_version() -> None:
     done = peakpilot("--version")
     assert done.returncode == 0
     assert done.stdout.strip() == f"peakpilot {version('peakpilot')}"
+
+
+def test_table_prints_names_reasons_and_notes_literally() -> None:
+    # A Prometheus error quotes the query, whose [1m] is console markup syntax; so is [/x].
+    error = 'no series for sum(rate(http_requests_total{app="web"}[1m])) [/x]'
+    policy = Policy((WorkloadPolicy("web", 1, 10, capacity=10),))
+    seen = {"web": WorkloadObservation(3, None, error)}
+    decision = decide(policy, Observation(0, seen), Memory(), applies=False)
+    out = StringIO()
+    print_decision(decision, "[bold]shop[/bold]", Console(file=out, width=400))
+    text = out.getvalue()
+    assert error in text
+    assert "PeakPilot plan for [bold]shop[/bold]" in text
