@@ -1,8 +1,9 @@
 """`peakpilot plan` (and `crd --check`, `--version`) end to end, through the real entry point.
 
-Each test runs `python -m peakpilot.cli` in a subprocess from the repository root, on the shop
-example or on copies of it changed in one place, and checks the output and the exit code:
+The tests run `python -m peakpilot.cli` in a subprocess from the repository root, on the shop
+example or on copies of it changed in one place, and check the output and the exit code:
 0 ok, 2 invalid input (a message naming the field, never a traceback), 3 metrics unavailable.
+The last one renders the table in-process, to feed it text no snapshot can produce.
 """
 
 from __future__ import annotations
