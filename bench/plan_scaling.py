@@ -8,6 +8,7 @@ with highspy directly (no PuLP) as the modelling floor.
 
     python bench/plan_scaling.py            # N = 10, 50, 200, 1000, 5000
     python bench/plan_scaling.py --quick    # N = 10, 50, 200
+    python bench/plan_scaling.py --wide     # bounds without behaviour limits: long curves
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from peakplan.problem import usage
 GAP = 1e-3
 
 
-def instance(n: int, seed: int) -> Problem:
+def instance(n: int, seed: int, wide: bool = False) -> Problem:
     """n workloads near their needs, with the cost and CPU budgets below what they would take."""
     rng = random.Random(seed)
     ws = []
@@ -51,9 +52,12 @@ def instance(n: int, seed: int) -> Problem:
         target = slo.target if isinstance(slo, UtilizationSLO) else 0.7
         current = max(1, round(demand / (capacity * target) * rng.uniform(0.6, 1.3)))
         floor, ceiling = rng.randint(1, 3), 500
-        # Behaviour limits for one 15 s step: down 10 %, up max(100 %, 4 pods).
+        # Behaviour limits for one 15 s step: down 10 %, up max(100 %, 4 pods); or (wide)
+        # only min/max replicas, the worst case for the length of the curves.
         lo = min(max(floor, current - math.ceil(0.1 * current)), ceiling)
         hi = max(lo, min(ceiling, max(2 * current, current + 4)))
+        if wide:
+            lo, hi = floor, ceiling
         ws.append(
             Workload(
                 name=f"w{i}",
@@ -177,8 +181,8 @@ class Row:
     binding: str
 
 
-def measure(n: int, repeat: int, seed: int) -> Row:
-    problem = instance(n, seed)
+def measure(n: int, repeat: int, seed: int, wide: bool) -> Row:
+    problem = instance(n, seed, wide)
     curves_s, curves = median_seconds(lambda: [build_curve(w) for w in problem.workloads], repeat)
     limits = _soft_penalties(curves, problem.budget.limits())
     greedy_s, greedy = median_seconds(lambda: greedy_counts(curves, limits.effective), repeat)
@@ -240,9 +244,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="N = 10, 50, 200 only")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--wide", action="store_true", help="bounds are min/max replicas only (no behaviour limits)"
+    )
     args = parser.parse_args()
     sizes = [10, 50, 200] if args.quick else [10, 50, 200, 1000, 5000]
-    rows = [measure(n, args.repeat, args.seed) for n in sizes]
+    rows = [measure(n, args.repeat, args.seed, args.wide) for n in sizes]
     print(table(rows))
     print(
         f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
