@@ -1,0 +1,132 @@
+"""Run a Kopf operator as a real child process against the emulated API."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from .net import free_port, http_get, wait_until
+
+
+class OperatorProcess:
+    """``python -m kopf run <args>`` with its output in a log file and a liveness endpoint.
+
+    ``args`` are what follows ``kopf run``: e.g. ``["--standalone", "-n", "shop", "op.py"]`` or
+    ``["--standalone", "-A", "-m", "peakpilot.operator"]``. ``env`` is added to this process'
+    environment (put the cluster's ``KUBECONFIG`` there).
+    """
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        *,
+        workdir: Path,
+        env: Mapping[str, str] | None = None,
+        name: str = "operator",
+    ) -> None:
+        self.workdir = workdir
+        self.log_path = workdir / f"{name}.log"
+        self.liveness_port = free_port()
+        self.command = [
+            sys.executable,
+            "-m",
+            "kopf",
+            "run",
+            "--liveness",
+            f"http://127.0.0.1:{self.liveness_port}/healthz",
+            *args,
+        ]
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.started_at: float | None = None
+        self.ready_after: float | None = None  # seconds from spawn to a healthy liveness probe
+        self._process: subprocess.Popen[bytes] | None = None
+        workdir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self._process is None else self._process.poll()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log().splitlines()[-lines:])
+
+    def start(self) -> Self:
+        if self.running:
+            raise RuntimeError("the operator is already running")
+        with self.log_path.open("ab") as log:
+            # Own session: stop() can signal the whole group (the operator and anything it
+            # spawned) without touching pytest.
+            self._process = subprocess.Popen(
+                self.command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                cwd=self.workdir,
+                start_new_session=True,
+            )
+        self.started_at = time.monotonic()
+        return self
+
+    def wait_ready(self, *, timeout: float = 30.0) -> float:
+        """Block until Kopf's liveness endpoint answers 200; return seconds since spawn.
+
+        Kopf serves it once its startup handlers are done, in parallel with starting watches;
+        to know that a resource is being watched, wait for the WATCH request in the emulator.
+        """
+
+        def healthy() -> bool:
+            if not self.running:
+                raise RuntimeError(
+                    f"the operator exited with {self.returncode}:\n{self.log_tail()}"
+                )
+            return http_get(f"http://127.0.0.1:{self.liveness_port}/healthz")[0] == 200
+
+        try:
+            wait_until(healthy, timeout=timeout, interval=0.05, what="the operator's liveness")
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}; log tail:\n{self.log_tail()}") from exc
+        assert self.started_at is not None
+        self.ready_after = time.monotonic() - self.started_at
+        return self.ready_after
+
+    def stop(self, *, timeout: float = 10.0) -> int | None:
+        """SIGTERM (Kopf exits gracefully), SIGKILL the group if it hangs. Idempotent."""
+        process = self._process
+        if process is None:
+            return None
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=timeout)
+        return process.returncode
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
