@@ -13,7 +13,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
@@ -89,7 +89,7 @@ Quantity = Annotated[
 
 def _iso_text(value: Any) -> Any:
     """PyYAML reads an unquoted timestamp as a datetime; kubectl sends it as the text."""
-    if isinstance(value, datetime):
+    if isinstance(value, date):  # a datetime, or a bare date the pattern then rejects
         return value.isoformat()
     return value
 
@@ -104,7 +104,8 @@ Timestamp = Annotated[
 class Rule:
     """A cross-field rule: CEL for the API server, a predicate for pydantic, one message.
 
-    `cel` is None when the schema itself enforces the rule (e.g. list-map keys).
+    `cel` is None when the schema itself enforces the rule (e.g. list-map keys), or when CEL
+    cannot say it (an IANA zone name); the comment at each such rule says what the server does.
     """
 
     cel: str | None
@@ -684,7 +685,7 @@ def _check_time_zone(event: EventSpec) -> bool:
 
     try:
         ZoneInfo(event.time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a directory: OSError
         return False
     return True
 

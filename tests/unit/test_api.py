@@ -10,7 +10,7 @@ import copy
 import re
 import typing
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
@@ -356,6 +356,11 @@ def test_unquoted_yaml_timestamps_are_read_as_their_text() -> None:
     assert spec.events[0].start == "2026-11-11T00:00:00+08:00"
 
 
+def test_unquoted_yaml_date_gets_the_timestamp_hint() -> None:
+    doc = edit(valid_policy(), {"spec.events[0].start": date(2026, 11, 11)})
+    assert "is not a timestamp" in line_for(error_lines(doc), "spec.events[0].start")
+
+
 def test_kopf_style_read_only_mappings_are_accepted() -> None:
     # Strict models take dicts only; kopf hands the handler Mapping views of the body.
     spec = valid_policy()["spec"]
@@ -468,6 +473,16 @@ INVALID = [
         "spec.events[0].timeZone",
         ["not a known IANA time zone", "Asia/Shanghai"],
         id="bad-timezone",
+    ),
+    pytest.param(
+        {
+            "spec.events[0].start": "2026-11-11T00:00:00",
+            "spec.events[0].end": "2026-11-11T02:00:00",
+            "spec.events[0].timeZone": "America",
+        },
+        "spec.events[0].timeZone",
+        ["not a known IANA time zone"],
+        id="timezone-is-a-tz-directory",
     ),
     pytest.param(
         {"spec.events[0].timeZone": ""},
