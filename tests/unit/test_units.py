@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from peakpilot.units import (
     DURATION_PATTERN,
@@ -138,3 +140,33 @@ def test_parse_quantity_out_of_range_is_a_value_error() -> None:
 def test_parse_quantity_tolerates_surrounding_space() -> None:
     # The helper is lenient; the API model checks the exact form (see test_api).
     assert parse_quantity(" 2 ") == 2.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(QUANTITY_PATTERN, fullmatch=True))
+def test_every_string_the_pattern_admits_parses(text: str) -> None:
+    # The API server admits what the pattern admits; the operator must be able to read it.
+    try:
+        value = parse_quantity(text)
+    except ValueError as exc:
+        assert "out of range" in str(exc)  # e.g. 1e999999999: admitted, but no float holds it
+    else:
+        assert value == value  # not NaN
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789.+-eEkKMGTPinum ", max_size=8))
+def test_quantity_parser_and_pattern_agree(text: str) -> None:
+    matches = re.fullmatch(QUANTITY_PATTERN, text.strip()) is not None
+    try:
+        parse_quantity(text)
+    except ValueError as exc:
+        assert not matches or "out of range" in str(exc)
+    else:
+        assert matches
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(DURATION_PATTERN, fullmatch=True))
+def test_every_duration_the_pattern_admits_parses(text: str) -> None:
+    assert parse_duration(text) >= 0
