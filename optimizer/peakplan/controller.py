@@ -2,17 +2,25 @@
 
 The operator, `peakpilot plan` and `peakpilot simulate` all call `decide()`. The clock is
 `Observation.at`; the history the controller needs (last good load, recent changes and
-recommendations, pre-event baselines) lives in `Memory`, which `decide()` updates in place so a
-replay of a week stays linear. Copy it first (`copy.deepcopy`) to ask "what if" without effects.
+recommendations, pre-event baselines, each workload's forecaster and short-term model) lives in
+`Memory`, which `decide()` updates in place so a replay of a week stays linear. Copy it first
+(`copy.deepcopy`) to ask "what if" without effects.
+
+Demand is sized for the lead time of a workload (startup + one interval: what a decision now
+must carry until its pods are ready and the next decision can act): the forecaster's upper
+quantile (the model its accuracy gate picks, or reactive), never below the short-term band
+(recent level + z sigmas of recent volatility), and during a surge never below the last load
+carried up its rising slope. `forecast.method: reactive` sizes for the last load alone.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from peakplan import surge
 from peakplan.behavior import (
     scale_down_limit,
     scale_up_limit,
@@ -21,6 +29,7 @@ from peakplan.behavior import (
 )
 from peakplan.calendar import active_events, event_floor, event_multiplier
 from peakplan.curves import needed_replicas
+from peakplan.forecast import ForecastConfig, Forecaster
 from peakplan.plan import Plan
 from peakplan.planner import SolveOptions, plan
 from peakplan.policy import Policy, WorkloadPolicy
@@ -37,6 +46,7 @@ class WorkloadObservation:
     load: float | None
     error: str | None = None  # why the load is missing, for status and events
     hold: str | None = None  # keep `current` as it is (paused, owned by another autoscaler): why
+    ready: int | None = None  # replicas ready to serve (None: take `current` as ready)
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,8 @@ class WorkloadMemory:
     changes: deque[tuple[float, int]] = field(default_factory=deque)  # (t, signed change)
     recommendations: deque[tuple[float, int]] = field(default_factory=deque)
     baselines: dict[str, float] = field(default_factory=dict)  # event -> load just before it
+    forecaster: Forecaster | None = None  # built on first use for the workload's lead time
+    short: surge.ShortTerm = field(default_factory=surge.ShortTerm)  # level, slope, surge state
 
     def forget_before(self, cutoff: float) -> None:
         for series in (self.changes, self.recommendations):
@@ -70,6 +82,19 @@ class Memory:
 
 
 @dataclass(frozen=True)
+class ForecastUse:
+    """How the demand was sized from an observed load, and why."""
+
+    method: str  # seasonal | trend | reactive: what the forecaster used
+    reason: str  # why that method (its gate, its scores, or the policy's forecast.method)
+    horizon: float  # seconds ahead: the lead time (startup + one interval)
+    value: float  # the forecast's upper quantile over the horizon (requests/s)
+    band: float  # the short-term band: recent level + z sigmas (0 with method reactive)
+    basis: str  # what set the demand: forecast | band | surge | load
+    scores: Mapping[str, float] = field(default_factory=dict)  # method -> recent error (WAPE)
+
+
+@dataclass(frozen=True)
 class WorkloadInput:
     """What the planner was given for one workload, and why."""
 
@@ -79,6 +104,8 @@ class WorkloadInput:
     source: str  # observed | held | static | current | missing
     events: tuple[str, ...] = ()
     note: str = ""
+    forecast: ForecastUse | None = None  # None when the load was not observed
+    surge: str | None = None  # why the workload is in surge mode (None: it is not)
 
 
 @dataclass(frozen=True)
@@ -126,16 +153,81 @@ def _demand(
     return 0.0, seen.current, "current", f"load unavailable ({why}); keeping current replicas"
 
 
+def lead_time(policy: Policy, wp: WorkloadPolicy) -> float:
+    """How far ahead a decision must look: until its pods are ready and the next one can act."""
+    return min(wp.startup + policy.interval, policy.forecast.horizon)
+
+
+def _forecaster(policy: Policy, wp: WorkloadPolicy, mem: WorkloadMemory) -> Forecaster:
+    """The workload's forecaster, scored at its lead time (rebuilt when the policy changes it)."""
+    horizon = lead_time(policy, wp)
+    if mem.forecaster is None or mem.forecaster.config.horizon != horizon:
+        mem.forecaster = Forecaster(ForecastConfig(horizon=max(horizon, 1.0)))
+    return mem.forecaster
+
+
+def warm(
+    policy: Policy,
+    memory: Memory,
+    name: str,
+    history: Iterable[tuple[float, float | None]],
+) -> None:
+    """Feed a workload's forecaster and short-term model past loads (oldest first, causal),
+    e.g. a Prometheus range query or a snapshot's history; None marks a missing sample."""
+    wp = policy.workload(name)
+    mem = memory.of(name)
+    forecaster = _forecaster(policy, wp, mem)
+    for t, value in history:
+        good = value if _valid_load(value) else None
+        forecaster.observe(t, good)
+        if good is not None:
+            surge.observe(mem.short, policy.surge, t, good)
+
+
+def _sized(
+    policy: Policy,
+    wp: WorkloadPolicy,
+    seen: WorkloadObservation,
+    mem: WorkloadMemory,
+    now: float,
+    load: float,
+) -> tuple[float, ForecastUse]:
+    """Feed the observed load to the models; the demand to size for over the lead time."""
+    forecaster = _forecaster(policy, wp, mem)
+    forecaster.observe(now, load)
+    ready = seen.ready if seen.ready is not None else seen.current
+    surge.step(mem.short, policy.surge, now, load, ready * wp.capacity)
+    settings = policy.forecast
+    horizon = forecaster.config.horizon
+    forecast = forecaster.predict(now, horizon, settings.quantile, settings.method)
+    if settings.method == "reactive":
+        return load, ForecastUse(
+            forecast.method, forecast.reason, horizon, load, 0.0, "load", forecast.scores
+        )
+    band = surge.band(mem.short, surge.z_score(settings.quantile))
+    candidates = [(forecast.value, "forecast"), (band, "band")]
+    if mem.short.in_surge:
+        candidates.append((surge.extrapolate(mem.short, horizon), "surge"))
+    demand, basis = max(candidates, key=lambda c: c[0])
+    return demand, ForecastUse(
+        forecast.method, forecast.reason, horizon, forecast.value, band, basis, forecast.scores
+    )
+
+
 def _workload(
     policy: Policy, wp: WorkloadPolicy, seen: WorkloadObservation, mem: WorkloadMemory, now: float
 ) -> tuple[Workload, WorkloadInput, int]:
     demand, missing_floor, source, note = _demand(policy, wp, seen, mem, now)
     events = active_events(policy.events, wp.startup, now)
-    # Remember the last load before each event starts: the baseline its multiplier applies to.
+    use: ForecastUse | None = None
     if source == "observed":
+        # Remember the last load before each event starts: the baseline its multiplier applies to.
         for e in policy.events:
             if now < e.start:
                 mem.baselines[e.name] = demand
+        demand, use = _sized(policy, wp, seen, mem, now, demand)
+    else:
+        _forecaster(policy, wp, mem).observe(now, None)
     factor, by = event_multiplier(events, wp.name)
     if by is not None and by in mem.baselines:
         demand = max(demand, mem.baselines[by] * factor)
@@ -143,10 +235,10 @@ def _workload(
 
     current = seen.current
     rules = policy.behavior
-    up_cap = min(
-        scale_up_limit(current, rules.up, mem.changes, now),
-        stabilized_ceiling(current, rules.up, mem.recommendations, now),
-    )
+    surging = mem.short.in_surge
+    up_cap = scale_up_limit(current, rules.up, mem.changes, now)
+    if not surging:  # a surge is not stabilised upward: it scales up as fast as the limits allow
+        up_cap = min(up_cap, stabilized_ceiling(current, rules.up, mem.recommendations, now))
     down_floor = max(
         scale_down_limit(current, rules.down, mem.changes, now),
         stabilized_floor(current, rules.down, mem.recommendations, now),
@@ -163,6 +255,7 @@ def _workload(
         (down_floor, "the scale-down limits (behavior.scaleDown)"),
         (floor, f"event {floor_event} minReplicas"),
         (missing_floor, "current replicas (load unavailable)"),
+        (current if surging else 0, "current replicas (surge: no scale-down until calm)"),
     ):
         if value > lo:
             lo, floor_reason = value, why
@@ -192,7 +285,17 @@ def _workload(
     names = tuple(e.name for e in events)
     # What this reconcile recommends before rate limits: the floor of later stabilisation windows.
     own_floor = min(max(wp.min_replicas, floor, missing_floor), wp.max_replicas)
-    return workload, WorkloadInput(wp.name, seen.load, demand, source, names, note), own_floor
+    given = WorkloadInput(
+        wp.name,
+        seen.load,
+        demand,
+        source,
+        names,
+        note,
+        use,
+        mem.short.surge_reason if surging else None,
+    )
+    return workload, given, own_floor
 
 
 def decide(

@@ -39,6 +39,7 @@ from statistics import NormalDist
 from typing import Any, Literal
 
 Method = Literal["seasonal", "trend", "reactive"]
+Requested = Literal["auto", "seasonal", "trend", "reactive"]
 Model = Literal["daily", "weekly", "trend", "reactive", "level"]
 
 DAY = 86400.0
@@ -249,13 +250,19 @@ class Forecaster:
         _update_trend(s.trend, self.config, t, value)
         s.last_value = value
 
-    def predict(self, t: float, horizon: float, quantile: float = 0.9) -> Forecast:
-        """The rate to size for over [t, t + horizon]; does not change the state."""
+    def predict(
+        self, t: float, horizon: float, quantile: float = 0.9, method: Requested = "auto"
+    ) -> Forecast:
+        """The rate to size for over [t, t + horizon]; does not change the state.
+
+        `method` "auto" lets the gate choose; a named method is used whenever it can forecast
+        at all (enough history), gate or not, as a policy's `forecast.method` asks.
+        """
         s = self.state
         scores = self.method_scores()
         if s.last_value is None:
             return Forecast(0.0, 0.0, "reactive", "reactive: no observations yet", scores)
-        model, reason = self._choose()
+        model, reason = self._choose() if method == "auto" else self._forced(method)
         peak = max(s.last_value, self._path_peak(model, t, max(horizon, 0.0)))
         spread = SIGMA_PER_MAE * s.scores[model].wape * self._horizon_factor(horizon)
         value = max(0.0, peak * (1.0 + _z(quantile) * spread))
@@ -297,6 +304,28 @@ class Forecaster:
                 f"{_pct(score.level_error / truth)} for the recent level"
             )
         return "reactive", self._reactive_reason(waiting)
+
+    def _forced(self, method: Method) -> tuple[Model, str]:
+        """The model a policy asked for, when it has the history to forecast; else reactive."""
+        asked = f"forecast.method {method}"
+        if method == "reactive":
+            return "reactive", f"reactive: {asked}"
+        if method == "trend":
+            score = self.state.scores["trend"]
+            scored = f": {_pct(score.wape)} error" if score.n else ", not scored yet"
+            return "trend", f"trend ({asked}){scored}"
+        cycles: tuple[Model, ...] = ("daily", "weekly")
+        ready = [
+            (self.state.scores[m].ratio, m)
+            for m in cycles
+            if not self._not_ready(m).startswith(_label(m) + " needs")
+        ]
+        if not ready:
+            return "reactive", f"reactive: {asked}, but {self._not_ready('daily')}"
+        _, model = min(ready)
+        score = self.state.scores[model]
+        scored = f": {_pct(score.wape)} error" if score.n else ", not scored yet"
+        return model, f"{_label(model)} ({asked}){scored}"
 
     def _not_ready(self, model: Model) -> str:
         """Why `model` may not be used yet ("" when it may)."""

@@ -89,6 +89,25 @@ class ForecastSettings:
 
 
 @dataclass(frozen=True)
+class SurgeSettings:
+    """The surge path and the short-term model behind it (core values, not in the API).
+
+    A surge starts when the observed load exceeds the ready pods' capacity (at 100 %) x
+    `threshold`, or jumps `sigmas` recent deviations (and at least `min_jump` of the level) above
+    the recent level. During a surge scale-up is not stabilised and nothing scales down; it ends
+    after `calm` seconds without either sign.
+    """
+
+    threshold: float = 1.0
+    sigmas: float = 4.0
+    min_jump: float = 0.1
+    calm: float = 180.0
+    level_tau: float = 120.0  # memory of the recent level (s)
+    slope_tau: float = 120.0  # memory of the recent slope (s)
+    deviation_tau: float = 900.0  # memory of the recent volatility (s)
+
+
+@dataclass(frozen=True)
 class Policy:
     workloads: tuple[WorkloadPolicy, ...]
     budget: Budget = field(default_factory=Budget)
@@ -96,6 +115,8 @@ class Policy:
     events: tuple[Event, ...] = ()
     on_metric_failure: MetricFailure = field(default_factory=MetricFailure)
     forecast: ForecastSettings = field(default_factory=ForecastSettings)
+    interval: float = 15.0  # reconcile period (s): a decision holds until the next one
+    surge: SurgeSettings = field(default_factory=SurgeSettings)
 
     def workload(self, name: str) -> WorkloadPolicy:
         for w in self.workloads:

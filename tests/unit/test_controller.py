@@ -20,6 +20,7 @@ from peakplan.controller import Decision, Memory, Observation, WorkloadObservati
 from peakplan.policy import (
     Behavior,
     Event,
+    ForecastSettings,
     MetricFailure,
     Policy,
     ScalingRules,
@@ -29,6 +30,9 @@ from peakplan.policy import (
 from peakplan.problem import Budget
 
 STEP = 15.0
+# These scenarios are about bounds and behaviour, so they size for the load itself (forecast
+# method reactive); sizing on forecasts and the surge path are tested in test_controller_forecast.
+REACTIVE = ForecastSettings(method="reactive")
 WEB = WorkloadPolicy("web", min_replicas=2, max_replicas=100, capacity=10, price=0.1)
 
 # The shop example's behaviour: a quick scale-up (x5 or +10 per 15 s), a slow scale-down.
@@ -60,7 +64,7 @@ def web(
 ) -> Scenario:
     """A scenario with the single workload `web`."""
     return Scenario(
-        policy=policy or Policy((WEB,)),
+        policy=policy or Policy((WEB,), forecast=REACTIVE),
         current={"web": current},
         loads=[(t, {"web": load}) for t, load in loads],
         expect={t: {"web": n} for t, n in expect.items()},
@@ -94,6 +98,7 @@ def _policy(
 ) -> Policy:
     return Policy(
         workloads,
+        forecast=REACTIVE,
         behavior=behavior or Behavior(),
         events=events,
         on_metric_failure=failure or MetricFailure(),
@@ -299,7 +304,7 @@ def test_a_workload_without_observation_is_an_error() -> None:
 
 SHOP = WorkloadPolicy("shop", 1, 50, capacity=10, priority=10, price=1.0)
 BATCH = WorkloadPolicy("batch", 1, 50, capacity=10, priority=1, price=1.0)
-BUDGET = Policy((SHOP, BATCH), budget=Budget(max_cost_per_hour=12))
+BUDGET = Policy((SHOP, BATCH), budget=Budget(max_cost_per_hour=12), forecast=REACTIVE)
 
 
 def test_budget_squeezes_the_lower_priority_workload() -> None:
