@@ -131,7 +131,9 @@ def test_both_forms_and_the_lp_relaxation_agree(problem: Problem) -> None:
     assert values[0] == pytest.approx(values[1], rel=10 * GAP, abs=1e-6)
 
 
+@pytest.mark.integration
 def test_cbc_solves_the_same_program() -> None:
+    """CBC runs as a subprocess on temporary files: the one test here that does I/O."""
     problem = Problem(
         (
             Workload("a", 300.0, 4, 1, 30, 25.0, priority=5.0, price=0.3, cpu=1.0),
