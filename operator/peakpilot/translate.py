@@ -92,4 +92,5 @@ def to_policy(spec: api.ScalingPolicySpec) -> Policy:
             horizon=parse_duration(forecast.horizon),
             quantile=forecast.quantile,
         ),
+        interval=parse_duration(spec.interval),
     )
