@@ -7,7 +7,7 @@ API errors to `KubeError` with a message a person can act on.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -16,11 +16,11 @@ from peakpilot import api
 
 TAKE_OVER_ANNOTATION = "peakpilot.io/take-over"
 PAUSED_ANNOTATION = "peakpilot.io/paused"
+MERGE_PATCH = "application/merge-patch+json"
 BUILTIN_PLURALS = {
     ("apps", "Deployment"): "deployments",
     ("apps", "StatefulSet"): "statefulsets",
     ("apps", "ReplicaSet"): "replicasets",
-    ("", "ReplicationController"): "replicationcontrollers",
 }
 
 
@@ -79,63 +79,49 @@ class Kube:
         self.core = client.CoreV1Api(self.api)
         self._plurals: dict[tuple[str, str, str], str] = {}
 
-    # -- generic paths
-
-    def _call(
-        self, method: str, path: str, body: Any = None, content_type: str | None = None
-    ) -> Any:
-        headers = {"Accept": "application/json"}
-        if content_type:
-            headers["Content-Type"] = content_type
-        data, _status, _headers = self.api.call_api(
-            path,
-            method,
-            header_params=headers,
-            body=body,
-            response_type="object",
-            auth_settings=["BearerToken"],
-            _return_http_data_only=False,
-            _preload_content=True,
-        )
-        return data
+    # -- discovery
 
     def plural(self, target: Target) -> str:
         """The resource name of a kind, from a table or API discovery."""
         known = BUILTIN_PLURALS.get((target.group, target.kind))
         if known:
             return known
+        if not target.group:
+            raise KubeError(
+                f"{target.api_version} {target.kind}: core-group kinds are not supported as "
+                "targets; use a Deployment, StatefulSet or a custom resource with /scale"
+            )
         key = (target.group, target.version, target.kind)
         if key not in self._plurals:
-            base = f"/apis/{target.group}/{target.version}" if target.group else "/api/v1"
             try:
-                listing = self._call("GET", base)
+                listing = self.custom.get_api_resources(target.group, target.version)
             except ApiException as exc:
                 raise _error(exc, f"discovery of {target.api_version}") from exc
-            for res in listing.get("resources", []):
-                if res.get("kind") == target.kind and "/" not in res.get("name", ""):
-                    self._plurals[key] = res["name"]
+            for res in listing.resources or []:
+                if res.kind == target.kind and "/" not in res.name:
+                    self._plurals[key] = res.name
                     break
             else:
                 raise KubeError(f"{target.api_version} has no kind {target.kind}: check targetRef")
         return self._plurals[key]
 
-    def _path(self, target: Target, sub: str = "") -> str:
-        base = f"/apis/{target.group}/{target.version}" if target.group else "/api/v1"
-        path = f"{base}/namespaces/{target.namespace}/{self.plural(target)}/{target.name}"
-        return f"{path}/{sub}" if sub else path
+    def _ref(self, target: Target) -> tuple[str, str, str, str, str]:
+        return target.group, target.version, target.namespace, self.plural(target), target.name
 
     # -- targets
 
     def read_target(self, target: Target) -> dict[str, Any]:
         try:
-            obj: dict[str, Any] = self._call("GET", self._path(target))
+            obj = cast(dict[str, Any], self.custom.get_namespaced_custom_object(*self._ref(target)))
         except ApiException as exc:
             raise _error(exc, str(target)) from exc
         return obj
 
     def read_scale(self, target: Target, obj: dict[str, Any] | None = None) -> Scale:
         try:
-            scale = self._call("GET", self._path(target, "scale"))
+            scale = cast(
+                dict[str, Any], self.custom.get_namespaced_custom_object_scale(*self._ref(target))
+            )
         except ApiException as exc:
             raise _error(exc, f"{target} /scale") from exc
         status = (obj or {}).get("status") or {}
@@ -150,7 +136,9 @@ class Kube:
         """Set spec.replicas, failing with Conflict if the target changed since it was read."""
         body = {"metadata": {"resourceVersion": resource_version}, "spec": {"replicas": replicas}}
         try:
-            self._call("PATCH", self._path(target, "scale"), body, "application/merge-patch+json")
+            self.custom.patch_namespaced_custom_object_scale(
+                *self._ref(target), body, _content_type=MERGE_PATCH
+            )
         except ApiException as exc:
             raise _error(exc, f"{target} /scale") from exc
 
@@ -179,16 +167,16 @@ class Kube:
     def owners(self, target: Target) -> list[str]:
         """Other autoscalers that target the same object (HPAs, KEDA ScaledObjects)."""
         found: list[str] = []
-        paths = (
-            (
-                "HorizontalPodAutoscaler",
-                f"/apis/autoscaling/v2/namespaces/{target.namespace}/horizontalpodautoscalers",
-            ),
-            ("ScaledObject", f"/apis/keda.sh/v1alpha1/namespaces/{target.namespace}/scaledobjects"),
+        sources = (
+            ("HorizontalPodAutoscaler", "autoscaling", "v2", "horizontalpodautoscalers"),
+            ("ScaledObject", "keda.sh", "v1alpha1", "scaledobjects"),
         )
-        for kind, path in paths:
+        for kind, group, version, plural in sources:
             try:
-                items = self._call("GET", path).get("items", [])
+                listing = self.custom.list_namespaced_custom_object(
+                    group, version, target.namespace, plural
+                )
+                items = cast(dict[str, Any], listing).get("items", [])
             except ApiException as exc:
                 if exc.status == 404:
                     continue  # that API is not installed (KEDA is optional)
@@ -215,8 +203,15 @@ class Kube:
         return base64.b64decode(data[ref.key]).decode("utf-8").strip()
 
     def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        path = f"/apis/{api.GROUP}/{api.VERSION}/namespaces/{namespace}/{api.PLURAL}/{name}/status"
         try:
-            self._call("PATCH", path, {"status": status}, "application/merge-patch+json")
+            self.custom.patch_namespaced_custom_object_status(
+                api.GROUP,
+                api.VERSION,
+                namespace,
+                api.PLURAL,
+                name,
+                {"status": status},
+                _content_type=MERGE_PATCH,
+            )
         except ApiException as exc:
             raise _error(exc, f"{api.KIND} {name} status") from exc

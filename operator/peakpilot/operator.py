@@ -29,7 +29,7 @@ MIN_INTERVAL = 1.0
 
 @dataclass(frozen=True)
 class OperatorSettings:
-    """Settings from flags and PEAKPILOT_* environment variables (documented in docs/operations.md)."""
+    """Settings from flags and PEAKPILOT_* environment variables (see docs/operations.md)."""
 
     namespaces: tuple[str, ...] = ()
     all_namespaces: bool = False
@@ -157,12 +157,12 @@ def _load_kube_config(kubeconfig: str | None) -> None:
     from kubernetes import config
 
     if kubeconfig:
-        config.load_kube_config(config_file=kubeconfig)
+        config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
         return
     try:
-        config.load_incluster_config()
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
-        config.load_kube_config()
+        config.load_kube_config()  # type: ignore[no-untyped-call]
 
 
 def run(settings: OperatorSettings) -> None:

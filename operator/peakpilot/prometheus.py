@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
-from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 
@@ -43,7 +44,7 @@ class PrometheusSource:
             auth=settings.basic_auth,
             session=session,
             retry=Retry(total=0),  # one try per reconcile; the next reconcile is the retry
-            timeout=settings.timeout,  # type: ignore[arg-type]
+            timeout=settings.timeout,
         )
 
     def close(self) -> None:
