@@ -12,7 +12,7 @@ from peakplan.curves import Curve, build_curve, outside_slo
 from peakplan.greedy import budget_use, greedy_counts
 from peakplan.ilp import Formulation, IlpModel, IlpResult, SolverName
 from peakplan.plan import Binding, Plan, Relaxation, SolverReport, WorkloadDecision
-from peakplan.problem import LatencySLO, Problem, Workload, usage
+from peakplan.problem import Budget, LatencySLO, Problem, Workload, usage
 
 TOL = 1e-6
 RESOURCE_LABEL = {"cost": "cost budget", "cpu": "CPU budget", "memory": "memory budget"}
@@ -415,4 +415,4 @@ def _fmt(resource: str, value: float) -> str:
     return f"{value / 2**30:.1f} GiB"
 
 
-__all__ = ["SolveOptions", "objective_value", "plan"]
+__all__ = ["Budget", "SolveOptions", "objective_value", "plan"]
