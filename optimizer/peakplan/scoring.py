@@ -103,19 +103,39 @@ def ready_series(
     desired: Sequence[int], step: float, startup: float, initial_replicas: int
 ) -> tuple[int, ...]:
     """Ready pods per step: new pods serve `startup` later, removals take the newest first."""
-    delay = math.ceil(startup / step - EPS) if startup > 0 else 0
-    # Cohorts (first step serving, pods), oldest first; ready steps never decrease up the stack.
-    cohorts: list[list[int]] = [[0, initial_replicas]] if initial_replicas else []
-    running = initial_replicas
-    ready: list[int] = []
-    for k, want in enumerate(desired):
-        if want > running:
-            cohorts.append([k + delay, want - running])
-        elif want < running:
-            _remove_newest(cohorts, running - want)
-        running = want
-        ready.append(running - _not_ready(cohorts, k))
-    return tuple(ready)
+    pods = PodModel(step, startup, initial_replicas)
+    return tuple(pods.scale(k, want) for k, want in enumerate(desired))
+
+
+class PodModel:
+    """The pods of one workload, step by step, as the scorer counts them.
+
+    A replay uses the same model online: `ready(k)` is what a controller observes at step k
+    before it decides, `scale(k, desired)` applies the decision and returns the pods ready at k.
+    Steps must be visited in order.
+    """
+
+    def __init__(self, step: float, startup: float, initial_replicas: int) -> None:
+        self.delay = math.ceil(startup / step - EPS) if startup > 0 else 0
+        # Cohorts (first step serving, pods), oldest first; ready steps never decrease up the stack.
+        self.cohorts: list[list[int]] = [[0, initial_replicas]] if initial_replicas else []
+        self.running = initial_replicas
+
+    def ready(self, k: int) -> int:
+        """Pods serving at step k with no change made at k."""
+        return self.running - _not_ready(self.cohorts, k)
+
+    def scale(self, k: int, want: int) -> int:
+        """Run `want` pods from step k on; the pods ready at k."""
+        if want > self.running:
+            self.cohorts.append([k + self.delay, want - self.running])
+        elif want < self.running:
+            _remove_newest(self.cohorts, self.running - want)
+        self.running = want
+        # Serving pods are all alike (removals only need a count): one cohort keeps it short.
+        while len(self.cohorts) > 1 and self.cohorts[1][0] <= k:
+            self.cohorts[0][1] += self.cohorts.pop(1)[1]
+        return self.ready(k)
 
 
 def _remove_newest(cohorts: list[list[int]], pods: int) -> None:
