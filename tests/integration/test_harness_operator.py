@@ -92,6 +92,13 @@ def test_kopf_operator_process_patches_scale_and_status(
         what="the status to follow the new generation",
     )
 
+    # Kopf put its finalizer on the policy (timers need one); deleting the policy waits for
+    # the operator to release it, then the object is gone.
+    assert kube_api.stored(*SP)["metadata"]["finalizers"]
+    deleting = kube_api.delete(*SP)
+    assert deleting is not None and deleting["metadata"]["deletionTimestamp"]
+    wait_until(lambda: not kube_api.exists(*SP), timeout=15, what="the finalizer release")
+
     assert operator.stop() == 0, operator.log_tail()  # SIGTERM: a clean exit
     assert "Traceback" not in operator.log()
 

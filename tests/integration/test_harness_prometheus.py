@@ -39,6 +39,10 @@ def test_a_load_step_shows_up_in_prometheus(
     }
     assert by_app == {"checkout": 40, "search": 3}
 
+    # A failing scrape target (Prometheus itself stays up).
+    load_exporter.available = False
+    assert prometheus.wait_for_value('up{job="load"}', lambda up: up == 0, timeout=10) == 0
+
 
 def test_prometheus_can_stop_and_recover_with_its_data(
     prometheus: PrometheusServer, load_exporter: LoadExporter

@@ -131,11 +131,12 @@ class Fault:
     hits: int = 0
 
     def matches(self, request: kmock.Request) -> bool:
-        resource = request.resource
+        plural = None if request.resource is None else request.resource.plural
+        plural = "namespaces" if plural == NAMESPACES_ALIAS else plural
         return (
             (self.times is None or self.times > 0)
             and (self.method is None or self.method.upper() == str(request.method.value).upper())
-            and (self.plural is None or (resource is not None and resource.plural == self.plural))
+            and (self.plural is None or plural == self.plural)
             and (self.namespace is None or self.namespace == request.namespace)
             and (self.name is None or self.name == request.name)
             and (self.subresource is None or self.subresource == request.subresource)

@@ -18,6 +18,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, cast
 
+import aiohttp.test_utils
+import aiohttp.web
 import kmock
 import yaml
 
@@ -44,6 +46,15 @@ class SeenRequest:
     content_type: str | None
     data: Any  # the decoded body as the client sent it
     user_agent: str | None = None
+
+
+class _PromptlyStoppingServer(aiohttp.test_utils.RawTestServer):
+    """aiohttp waits up to 60 s at shutdown for open responses, and the emulator's watch
+    streams never end on their own: give them half a second, then cancel them."""
+
+    async def _make_runner(self, debug: bool = True, **kwargs: Any) -> aiohttp.web.ServerRunner:
+        server = aiohttp.web.Server(self._handler, loop=self._loop, debug=debug, **kwargs)
+        return aiohttp.web.ServerRunner(server, debug=debug, shutdown_timeout=0.5, **kwargs)
 
 
 @functools.cache
@@ -97,8 +108,9 @@ class EmulatedCluster:
                 verbs={"get", "list", "watch", "create", "update", "patch", "delete"},
                 subresources={"status", "finalize"},
             )
-            async with emulator, kmock.Server(emulator, port=self._port) as server:
-                self._emulator, self._server = emulator, server
+            server_cls = _PromptlyStoppingServer
+            async with emulator, kmock.Server(emulator, port=self._port, server_cls=server_cls):
+                self._emulator, self._server = emulator, emulator.servers[-1]
                 ready.set()
                 await self._stop.wait()
 
@@ -211,9 +223,7 @@ class EmulatedCluster:
         categories: Iterable[str] = (),
     ) -> None:
         """Make a resource discoverable (``/apis/<group>/<version>``) and servable."""
-        resource = kmock.resource(f"{api_version}/{plural}" if "/" in api_version else plural)
-        if "/" not in api_version:
-            resource = kmock.resource("", api_version, plural)
+        resource = _resource(api_version, plural)
         info = kmock.ResourceInfo(
             kind=kind,
             singular=singular or kind.lower(),
@@ -422,11 +432,26 @@ class EmulatedCluster:
             raise RuntimeError(f"patch failed: {status} {body}")
         return cast(JSON, body)
 
+    def delete(
+        self, api_version: str, plural: str, namespace: str | None, name: str
+    ) -> JSON | None:
+        """DELETE an object; returns its last state (with deletionTimestamp if finalizers hold
+        it back), or None if it did not exist."""
+        status, body = self.request("DELETE", self.path(api_version, plural, namespace, name))
+        if status == 404:
+            return None
+        if status not in (200, 202):
+            raise RuntimeError(f"delete failed: {status} {body}")
+        return cast(JSON, body)
+
+    def exists(self, api_version: str, plural: str, namespace: str | None, name: str) -> bool:
+        return self.get(api_version, plural, namespace, name) is not None
+
     # -- observing, via the loop thread --
 
     def stored(self, api_version: str, plural: str, namespace: str | None, name: str) -> JSON:
         """A deep copy of the object as stored now (KeyError if absent or deleted)."""
-        resource = kmock.resource(_resource_key(api_version, plural))
+        resource = _resource(api_version, plural)
 
         def read() -> JSON:
             obj = self.emulator.objects[resource, namespace, name]
@@ -440,7 +465,7 @@ class EmulatedCluster:
         self, api_version: str, plural: str, namespace: str | None, name: str
     ) -> list[JSON | None]:
         """Every stored version of the object, oldest first (None marks a deletion)."""
-        resource = kmock.resource(_resource_key(api_version, plural))
+        resource = _resource(api_version, plural)
 
         def read() -> list[JSON | None]:
             obj = self.emulator.objects[resource, namespace, name]
@@ -476,12 +501,12 @@ class EmulatedCluster:
         return self.call(lambda: [repr(e) for e in self.emulator.errors])
 
 
-def _resource_key(api_version: str, plural: str) -> str | kmock.resource:
+def _resource(api_version: str, plural: str) -> kmock.resource:
+    """The kmock resource for an apiVersion ("apps/v1", "v1") and a plural."""
     if (api_version, plural) == ("v1", "namespaces"):
         plural = NAMESPACES_ALIAS  # see NAMESPACES_ALIAS
-    if "/" in api_version:
-        return f"{api_version}/{plural}"
-    return kmock.resource("", api_version, plural)
+    group, _, version = api_version.rpartition("/")
+    return kmock.resource(group, version, plural)
 
 
 def _decode(body: bytes) -> Any:
