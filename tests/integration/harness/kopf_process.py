@@ -16,6 +16,10 @@ from typing import Self
 from .net import free_port, http_get, wait_until
 
 
+class OperatorExited(RuntimeError):
+    """The operator process ended while we waited for it to become ready."""
+
+
 class OperatorProcess:
     """``python -m kopf run <args>`` with its output in a log file and a liveness endpoint.
 
@@ -91,13 +95,19 @@ class OperatorProcess:
 
         def healthy() -> bool:
             if not self.running:
-                raise RuntimeError(
+                raise OperatorExited(
                     f"the operator exited with {self.returncode}:\n{self.log_tail()}"
                 )
             return http_get(f"http://127.0.0.1:{self.liveness_port}/healthz")[0] == 200
 
         try:
-            wait_until(healthy, timeout=timeout, interval=0.05, what="the operator's liveness")
+            wait_until(
+                healthy,
+                timeout=timeout,
+                interval=0.05,
+                what="the operator's liveness",
+                abort_on=(OperatorExited,),
+            )
         except TimeoutError as exc:
             raise TimeoutError(f"{exc}; log tail:\n{self.log_tail()}") from exc
         assert self.started_at is not None

@@ -26,17 +26,21 @@ def wait_until[T](
     timeout: float,
     interval: float = 0.1,
     what: str = "condition",
+    abort_on: tuple[type[BaseException], ...] = (),
 ) -> T:
     """Poll ``probe`` until it returns something truthy; return that value.
 
     Exceptions from the probe count as "not yet" (servers refuse connections while
     starting), but the last one is attached to the TimeoutError to ease debugging.
+    Exceptions of the ``abort_on`` types end the wait at once (e.g. "the process died").
     """
     deadline = time.monotonic() + timeout
     last_exc: BaseException | None = None
     while True:
         try:
             result = probe()
+        except abort_on:
+            raise
         except Exception as exc:  # a starting server refuses or resets connections
             last_exc = exc
         else:

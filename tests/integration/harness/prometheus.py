@@ -38,6 +38,10 @@ class PrometheusError(RuntimeError):
     """The HTTP API answered with an error, or the server could not start."""
 
 
+class PrometheusExited(PrometheusError):
+    """The process ended while we waited for it to become ready."""
+
+
 def render_config(
     targets: Sequence[str],
     *,
@@ -81,6 +85,7 @@ class PrometheusServer:
         self.retention = retention
         self.extra_args = list(extra_args)
         self._process: subprocess.Popen[bytes] | None = None
+        self._started = False  # once started, the port is fixed
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(exist_ok=True)
         self.write_config(render_config(targets, scrape_interval=scrape_interval))
@@ -110,6 +115,19 @@ class PrometheusServer:
         """Start the process and block until ``/-/ready`` answers 200."""
         if self.running:
             raise PrometheusError("Prometheus is already running")
+        try:
+            self._start(timeout)
+        except PrometheusExited as exc:
+            # free_port() cannot reserve the port; if another process took it before the first
+            # start, take another one. Restarts keep theirs: clients already know the URL.
+            if self._started or "address already in use" not in str(exc):
+                raise
+            self.port = free_port()
+            self._start(timeout)
+        self._started = True
+        return self
+
+    def _start(self, timeout: float) -> None:
         args = [
             PROMETHEUS_BIN,
             f"--config.file={self.config_path}",
@@ -133,15 +151,20 @@ class PrometheusServer:
 
         def ready() -> bool:
             if not self.running:
-                raise PrometheusError(f"Prometheus exited early:\n{self.log_tail()}")
+                raise PrometheusExited(f"Prometheus exited early:\n{self.log_tail()}")
             return http_get(f"{self.url}/-/ready", timeout=1.0)[0] == 200
 
         try:
-            wait_until(ready, timeout=timeout, interval=0.05, what="Prometheus /-/ready")
+            wait_until(
+                ready,
+                timeout=timeout,
+                interval=0.05,
+                what="Prometheus /-/ready",
+                abort_on=(PrometheusExited,),
+            )
         except BaseException:
             self.stop()
             raise
-        return self
 
     def stop(self, *, timeout: float = 10.0) -> None:
         """SIGTERM (a clean TSDB shutdown), then SIGKILL if it hangs. Idempotent."""
