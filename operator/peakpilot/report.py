@@ -177,12 +177,17 @@ def print_decision(decision: Decision, policy_name: str, console: Console) -> No
             console.print(f"  squeezed (replicas below what their load needs): {short}")
         if b.relax is not None:
             r = b.relax
-            bought = escape(", ".join(f"{k} +{v}" for k, v in r.replicas.items())) or "no change"
+            bought = escape(", ".join(f"{k} {v:+d}" for k, v in r.replicas.items())) or "no change"
+            late = -r.outside_slo_change
+            effect = (
+                f"{late:,.1f} rps back inside the SLO"
+                if late >= 0
+                else f"{-late:,.1f} rps more outside the SLO, on lower-priority workloads"
+            )
             console.print(
                 f"  raising it by {_fmt_amount(b.constraint, r.amount)} to "
-                f"{_fmt_amount(b.constraint, r.new_limit)} buys {bought}: "
-                f"{-r.outside_slo_change:,.1f} rps back inside the SLO, "
-                f"worth {r.objective_gain:,.2f}/h net"
+                f"{_fmt_amount(b.constraint, r.new_limit)} buys {bought}: {effect}; "
+                f"objective (cost + priority x outside-SLO load) {-r.objective_gain:+,.2f}/h"
             )
     for note in plan.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")

@@ -35,6 +35,13 @@ def workers_per_replica(workload: Workload, slo: LatencySLO) -> int:
     return max(1, round(workload.capacity * slo.service_time_ms / 1000.0))
 
 
+def worker_rate(workload: Workload, slo: LatencySLO) -> float:
+    """Requests/s one worker completes. The replica's measured capacity is the truth for
+    throughput (workers x rate = capacityPerReplica), so a queue is unstable exactly when the
+    load exceeds replicas x capacity; the service time only sets the latency floor."""
+    return workload.capacity / workers_per_replica(workload, slo)
+
+
 def erlang_c_wait(servers: int, arrival: float, service_rate: float) -> float:
     """Mean queueing delay (seconds) of an M/M/c queue; inf when it is unstable."""
     return ErlangSweep(arrival, service_rate).wait(servers)
@@ -90,7 +97,7 @@ def outside_slo(workload: Workload, replicas: int) -> float:
     slo = workload.slo
     if isinstance(slo, UtilizationSLO):
         return max(0.0, workload.demand - replicas * workload.capacity * slo.target)
-    sweep = ErlangSweep(workload.demand, 1000.0 / slo.service_time_ms)
+    sweep = ErlangSweep(workload.demand, worker_rate(workload, slo))
     return workload.demand * _late_share(workload, slo, replicas, sweep)
 
 
@@ -102,7 +109,7 @@ def needed_replicas(workload: Workload, limit: int = 1_000_000) -> int:
     served = math.ceil(workload.demand / workload.capacity - EPS)
     if isinstance(slo, UtilizationSLO):
         return max(served, math.ceil(workload.demand / (workload.capacity * slo.target) - EPS))
-    sweep = ErlangSweep(workload.demand, 1000.0 / slo.service_time_ms)
+    sweep = ErlangSweep(workload.demand, worker_rate(workload, slo))
     workers = workers_per_replica(workload, slo)
     start = max(1, math.floor(workload.demand / (workers * sweep.rate)))
     for r in range(start, limit):
@@ -127,7 +134,7 @@ def _penalty_fn(workload: Workload, needed: int) -> Callable[[int], float]:
             return over + max(0.0, demand - r * capacity)
 
         return utilisation
-    sweep = ErlangSweep(demand, 1000.0 / slo.service_time_ms)
+    sweep = ErlangSweep(demand, worker_rate(workload, slo))
 
     def latency(r: int) -> float:
         over = max(demand * _late_share(workload, slo, r, sweep), share(r))
