@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from peakpilot import api, telemetry
-from peakpilot.kube import PAUSED_ANNOTATION, TAKE_OVER_ANNOTATION, KubeError, Kube, Target
+from peakpilot.kube import PAUSED_ANNOTATION, TAKE_OVER_ANNOTATION, Kube, KubeError, Target
 from peakpilot.prometheus import MetricError, PrometheusSettings, PrometheusSource
 from peakpilot.report import binding_dict, iso
 from peakpilot.translate import to_policy
