@@ -22,6 +22,8 @@ from harness import (
     LoadExporter,
     OperatorFactory,
     OperatorProcess,
+    PeakPilotFactory,
+    PeakPilotProcess,
     PrometheusFactory,
     PrometheusServer,
     Series,
@@ -239,3 +241,44 @@ def operator_factory(
         for process in processes:
             process.stop()
             _dump_on_failure(request, f"operator log ({process.command})", process.log_tail(80))
+
+
+@pytest.fixture
+def peakpilot_factory(
+    workdir: Path, kube_api: EmulatedCluster, request: pytest.FixtureRequest
+) -> Iterator[PeakPilotFactory]:
+    """Start the product operator, ``python -m peakpilot.cli operator --standalone -A
+    --kubeconfig <kube_api's> --metrics-port <free> --liveness-port <free>``, against ``kube_api``.
+
+    ``start(args=(), *, env=None, wait=True, timeout=60)``: ``args`` are appended to the command
+    line; with ``wait`` it blocks until the liveness endpoint answers. ``process.stop()`` and
+    ``process.start()`` restart it on the same ports. Every process is stopped at teardown;
+    logs are printed if the test failed.
+    """
+    processes: list[PeakPilotProcess] = []
+
+    def start(
+        args: Sequence[str] = (),
+        *,
+        env: Mapping[str, str] | None = None,
+        wait: bool = True,
+        timeout: float = 60.0,
+    ) -> PeakPilotProcess:
+        process = PeakPilotProcess(
+            workdir=workdir / f"peakpilot-{len(processes)}",
+            kubeconfig=kube_api.kubeconfig,
+            args=args,
+            env={**kube_api.env(), **(env or {})},
+        )
+        processes.append(process)
+        process.start()
+        if wait:
+            process.wait_ready(timeout=timeout)
+        return process
+
+    try:
+        yield start
+    finally:
+        for process in processes:
+            process.stop()
+            _dump_on_failure(request, f"peakpilot log ({process.command})", process.log_tail(120))

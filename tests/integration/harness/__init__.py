@@ -11,6 +11,7 @@ from .cluster import EmulatedCluster, SeenRequest
 from .kopf_process import OperatorProcess
 from .load_exporter import LoadExporter
 from .net import free_port, wait_until
+from .peakpilot import PeakPilotProcess, PolicyProbe
 from .prometheus import PrometheusServer, Series, backfill, render_openmetrics
 
 # Throwaway operators used by the harness' own smoke tests.
@@ -19,6 +20,7 @@ OPERATORS_DIR = Path(__file__).resolve().parent.parent / "operators"
 # The callables that the factory fixtures in conftest.py yield (for annotating tests).
 PrometheusFactory = Callable[..., PrometheusServer]
 OperatorFactory = Callable[..., OperatorProcess]
+PeakPilotFactory = Callable[..., PeakPilotProcess]
 
 __all__ = [
     "OPERATORS_DIR",
@@ -28,6 +30,9 @@ __all__ = [
     "LoadExporter",
     "OperatorFactory",
     "OperatorProcess",
+    "PeakPilotFactory",
+    "PeakPilotProcess",
+    "PolicyProbe",
     "PrometheusFactory",
     "PrometheusServer",
     "ScalePaths",

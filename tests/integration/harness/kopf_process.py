@@ -26,6 +26,10 @@ class OperatorProcess:
     ``args`` are what follows ``kopf run``: e.g. ``["--standalone", "-n", "shop", "op.py"]`` or
     ``["--standalone", "-A", "-m", "peakpilot.operator"]``. ``env`` is added to this process'
     environment (put the cluster's ``KUBECONFIG`` there).
+
+    Any other operator command (e.g. the product's own ``peakpilot operator``) runs with
+    :meth:`command_line`: the full argv, and the liveness port that command serves
+    ``/healthz`` on.
     """
 
     def __init__(
@@ -35,24 +39,50 @@ class OperatorProcess:
         workdir: Path,
         env: Mapping[str, str] | None = None,
         name: str = "operator",
+        command: Sequence[str] | None = None,
+        liveness_port: int | None = None,
     ) -> None:
         self.workdir = workdir
         self.log_path = workdir / f"{name}.log"
-        self.liveness_port = free_port()
-        self.command = [
-            sys.executable,
-            "-m",
-            "kopf",
-            "run",
-            "--liveness",
-            f"http://127.0.0.1:{self.liveness_port}/healthz",
-            *args,
-        ]
+        self.liveness_port = liveness_port or free_port()
+        if command is not None:
+            if liveness_port is None:
+                raise ValueError("a custom command needs the liveness_port it serves /healthz on")
+            self.command = [*command, *args]
+        else:
+            self.command = [
+                sys.executable,
+                "-m",
+                "kopf",
+                "run",
+                "--liveness",
+                f"http://127.0.0.1:{self.liveness_port}/healthz",
+                *args,
+            ]
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.started_at: float | None = None
         self.ready_after: float | None = None  # seconds from spawn to a healthy liveness probe
         self._process: subprocess.Popen[bytes] | None = None
         workdir.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def command_line(
+        cls,
+        command: Sequence[str],
+        *,
+        liveness_port: int,
+        workdir: Path,
+        env: Mapping[str, str] | None = None,
+        name: str = "operator",
+    ) -> OperatorProcess:
+        """Run ``command`` (a full argv) that serves ``/healthz`` on ``liveness_port``."""
+        return cls(
+            (), workdir=workdir, env=env, name=name, command=command, liveness_port=liveness_port
+        )
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
 
     @property
     def running(self) -> bool:

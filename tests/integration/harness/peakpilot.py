@@ -1,0 +1,358 @@
+"""The product operator (``peakpilot operator``) as a process, and builders/probes for its tests.
+
+:class:`PeakPilotProcess` runs the real entry point, ``python -m peakpilot.cli operator
+--standalone -A --kubeconfig ... --metrics-port P --liveness-port L``, and reads its ``/metrics``.
+:class:`PolicyProbe` reads one ScalingPolicy back from the emulator: its conditions, its last
+plan, and how many reconciles (``/status`` patches) the operator has made of it.
+The builders (:func:`deployment`, :func:`policy`, :func:`workload`, ...) write the same YAML a
+user would apply.
+"""
+
+from __future__ import annotations
+
+import base64
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from .cluster import EmulatedCluster, SeenRequest
+from .kopf_process import OperatorProcess
+from .net import free_port, http_get, wait_until
+
+JSON = dict[str, Any]
+GROUP_VERSION = "peakpilot.io/v1alpha1"
+PLURAL = "scalingpolicies"
+
+
+class PeakPilotProcess(OperatorProcess):
+    """``python -m peakpilot.cli operator`` against a kubeconfig, with free liveness and metrics
+    ports; ``args`` are appended (e.g. ``["--time-limit", "1"]``)."""
+
+    def __init__(
+        self,
+        *,
+        workdir: Path,
+        kubeconfig: Path,
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        name: str = "peakpilot",
+    ) -> None:
+        self.metrics_port = free_port()
+        liveness_port = free_port()
+        command = [
+            sys.executable,
+            "-m",
+            "peakpilot.cli",
+            "operator",
+            "--standalone",
+            "-A",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--metrics-port",
+            str(self.metrics_port),
+            "--liveness-port",
+            str(liveness_port),
+            "--log-format",
+            "plain",
+        ]
+        super().__init__(
+            args,
+            workdir=workdir,
+            env=env,
+            name=name,
+            command=command,
+            liveness_port=liveness_port,
+        )
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    def metrics_text(self) -> str:
+        status, body = http_get(self.metrics_url)
+        if status != 200:
+            raise RuntimeError(f"/metrics answered {status}")
+        return body.decode()
+
+    def samples(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        """Every sample on /metrics: (name, labels) -> value."""
+        out: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+        for family in text_string_to_metric_families(self.metrics_text()):
+            for sample in family.samples:
+                out[sample.name, frozenset(sample.labels.items())] = float(sample.value)
+        return out
+
+    def sample(self, name: str, **labels: str) -> float | None:
+        """The value of one sample whose labels include ``labels`` (None if there is none)."""
+        wanted = set(labels.items())
+        found = [v for (n, ls), v in self.samples().items() if n == name and wanted <= ls]
+        if len(found) > 1:
+            raise LookupError(f"{name}{labels} matches {len(found)} samples")
+        return found[0] if found else None
+
+
+# -- probes --
+
+
+class PolicyProbe:
+    """One ScalingPolicy as stored in the emulator, and what the operator did with it."""
+
+    def __init__(self, cluster: EmulatedCluster, namespace: str, name: str) -> None:
+        self.cluster = cluster
+        self.namespace = namespace
+        self.name = name
+
+    @property
+    def ref(self) -> tuple[str, str, str, str]:
+        return GROUP_VERSION, PLURAL, self.namespace, self.name
+
+    def obj(self) -> JSON:
+        return self.cluster.stored(*self.ref)
+
+    def status(self) -> JSON:
+        return dict(self.obj().get("status") or {})
+
+    def condition(self, kind: str) -> JSON | None:
+        for c in self.status().get("conditions") or []:
+            if c.get("type") == kind:
+                return dict(c)
+        return None
+
+    def last_plan(self) -> JSON | None:
+        plan = self.status().get("lastPlan")
+        return dict(plan) if plan else None
+
+    def planned(self, workload: str) -> JSON | None:
+        """The last plan's entry for one workload."""
+        for w in (self.last_plan() or {}).get("workloads") or []:
+            if w.get("name") == workload:
+                return dict(w)
+        return None
+
+    def status_patches(self) -> list[SeenRequest]:
+        return self.cluster.requests(
+            lambda r: (
+                r.method == "PATCH"
+                and r.plural == PLURAL
+                and r.subresource == "status"
+                and (r.namespace, r.name) == (self.namespace, self.name)
+            )
+        )
+
+    def reconciles(self) -> int:
+        """Reconciles recorded so far (each one ends with a /status patch)."""
+        return len(self.status_patches())
+
+    def wait_reconciles(self, count: int, *, after: int | None = None, timeout: float = 30) -> int:
+        """Block until ``count`` more reconciles than ``after`` (default: now) were recorded."""
+        base = self.reconciles() if after is None else after
+        return wait_until(
+            lambda: (n := self.reconciles()) >= base + count and n,
+            timeout=timeout,
+            what=f"{count} reconciles of {self.namespace}/{self.name}",
+        )
+
+    def wait_condition(
+        self,
+        kind: str,
+        status: str,
+        reason: str | None = None,
+        *,
+        timeout: float = 30,
+    ) -> JSON:
+        """Block until condition ``kind`` has ``status`` (and ``reason``); return it."""
+
+        def probe() -> JSON | None:
+            c = self.condition(kind)
+            if c and c.get("status") == status and (reason is None or c.get("reason") == reason):
+                return c
+            return None
+
+        try:
+            return wait_until(probe, timeout=timeout, what=f"{kind}={status} {reason or ''}")
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}; conditions now: {self.status().get('conditions')}") from exc
+
+    def events(self) -> list[JSON]:
+        """Events posted about this policy (the POST bodies, oldest first)."""
+        posted = self.cluster.requests(lambda r: r.method == "POST" and r.plural == "events")
+        return [
+            dict(r.data)
+            for r in posted
+            if isinstance(r.data, dict)
+            and (r.data.get("involvedObject") or {}).get("name") == self.name
+            and (r.data.get("involvedObject") or {}).get("namespace") == self.namespace
+        ]
+
+
+def replicas(
+    cluster: EmulatedCluster, namespace: str, name: str, plural: str = "deployments"
+) -> int:
+    return int(cluster.stored("apps/v1", plural, namespace, name)["spec"]["replicas"])
+
+
+def replica_history(
+    cluster: EmulatedCluster, namespace: str, name: str, plural: str = "deployments"
+) -> list[int]:
+    """spec.replicas of every stored version of a workload, oldest first."""
+    versions = cluster.history("apps/v1", plural, namespace, name)
+    return [int(v["spec"]["replicas"]) for v in versions if v is not None]
+
+
+def scale_patches(
+    cluster: EmulatedCluster, namespace: str, name: str | None = None
+) -> list[SeenRequest]:
+    """PATCH requests to a /scale subresource in ``namespace`` (of ``name``, if given)."""
+    return cluster.requests(
+        lambda r: (
+            r.method == "PATCH"
+            and r.subresource == "scale"
+            and r.namespace == namespace
+            and (name is None or r.name == name)
+        )
+    )
+
+
+# -- builders --
+
+
+def deployment(
+    namespace: str,
+    name: str,
+    replicas: int,
+    *,
+    annotations: Mapping[str, str] | None = None,
+    ready: int | None = None,
+) -> JSON:
+    """A Deployment with /scale; ``ready`` seeds status.readyReplicas (default: replicas)."""
+    labels = {"app": name}
+    metadata: JSON = {"name": name, "namespace": namespace, "labels": labels}
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    ready = replicas if ready is None else ready
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata,
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "app", "image": "registry.example/app:1"}]},
+            },
+        },
+        "status": {"replicas": replicas, "readyReplicas": ready},
+    }
+
+
+def load_query(app: str) -> str:
+    """The exporter's gauge for ``app``: exact values, no rate() window to settle."""
+    return f'sum(app_load_requests_per_second{{app="{app}"}})'
+
+
+def workload(
+    name: str,
+    *,
+    capacity: float = 40,
+    min_replicas: int = 1,
+    max_replicas: int = 100,
+    query: str | None = None,
+    kind: str = "Deployment",
+    target: str | None = None,
+    **extra: Any,
+) -> JSON:
+    """One spec.workloads entry (utilisation SLO 0.8, startup 5s) for the Deployment ``name``."""
+    spec: JSON = {
+        "name": name,
+        "targetRef": {"apiVersion": "apps/v1", "kind": kind, "name": target or name},
+        "minReplicas": min_replicas,
+        "maxReplicas": max_replicas,
+        "load": {"query": query or load_query(name)},
+        "capacityPerReplica": capacity,
+        "slo": {"targetUtilization": 0.8},
+        "startup": "5s",
+    }
+    spec.update(extra)
+    return spec
+
+
+FAST_BEHAVIOR: JSON = {
+    "scaleUp": {
+        "stabilizationWindowSeconds": 0,
+        "policies": [{"type": "Percent", "value": 1000, "periodSeconds": 1}],
+    },
+    "scaleDown": {
+        "stabilizationWindowSeconds": 0,
+        "policies": [{"type": "Percent", "value": 100, "periodSeconds": 1}],
+    },
+}
+
+
+def policy(
+    namespace: str,
+    name: str,
+    prometheus_url: str,
+    workloads: Sequence[JSON],
+    *,
+    mode: str = "Enforce",
+    interval: str = "1s",
+    annotations: Mapping[str, str] | None = None,
+    **spec: Any,
+) -> JSON:
+    """A ScalingPolicy reading ``prometheus_url``; fast behaviour and reactive forecasts unless
+    ``spec`` overrides them (``behavior=``, ``forecast=``, ``budget=``, ``onMetricFailure=``...)."""
+    metadata: JSON = {"name": name, "namespace": namespace}
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    body: JSON = {
+        "mode": mode,
+        "interval": interval,
+        "prometheus": {"url": prometheus_url, "timeout": "2s"},
+        "workloads": list(workloads),
+        "behavior": FAST_BEHAVIOR,
+        "forecast": {"method": "reactive", "history": "10m"},
+    }
+    body.update(spec)
+    return {
+        "apiVersion": GROUP_VERSION,
+        "kind": "ScalingPolicy",
+        "metadata": metadata,
+        "spec": body,
+    }
+
+
+def secret(namespace: str, name: str, data: Mapping[str, str]) -> JSON:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "type": "Opaque",
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }
+
+
+def hpa(namespace: str, name: str, target: str) -> JSON:
+    """An autoscaling/v2 HorizontalPodAutoscaler scaling the Deployment ``target``."""
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+            "minReplicas": 1,
+            "maxReplicas": 10,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": 70},
+                    },
+                }
+            ],
+        },
+    }
