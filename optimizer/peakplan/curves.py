@@ -106,7 +106,8 @@ def needed_replicas(workload: Workload, limit: int = 1_000_000) -> int:
     slo = workload.slo
     if workload.demand <= 0:
         return 0
-    served = math.ceil(workload.demand / workload.capacity - EPS)
+    # Any load at all needs a replica to serve it, however small (scale-to-zero only at 0).
+    served = max(1, math.ceil(workload.demand / workload.capacity - EPS))
     if isinstance(slo, UtilizationSLO):
         return max(served, math.ceil(workload.demand / (workload.capacity * slo.target) - EPS))
     sweep = ErlangSweep(workload.demand, worker_rate(workload, slo))
