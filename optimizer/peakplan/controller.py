@@ -9,8 +9,9 @@ recommendations, pre-event baselines, each workload's forecaster and short-term 
 Demand is sized for the lead time of a workload (startup + one interval: what a decision now
 must carry until its pods are ready and the next decision can act): the forecaster's upper
 quantile (the model its accuracy gate picks, or reactive), never below the short-term band
-(recent level + z sigmas of recent volatility), and during a surge never below the last load
-carried up its rising slope. `forecast.method: reactive` sizes for the last load alone.
+(recent level + z sigmas of recent volatility). `forecast.method: reactive` sizes for the last
+load alone. In a surge (load beyond the ready pods' capacity, or a jump of several sigmas) the
+scale-up is not stabilised and nothing scales down until a calm window has passed.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class ForecastUse:
     horizon: float  # seconds ahead: the lead time (startup + one interval)
     value: float  # the forecast's upper quantile over the horizon (requests/s)
     band: float  # the short-term band: recent level + z sigmas (0 with method reactive)
-    basis: str  # what set the demand: forecast | band | surge | load
+    basis: str  # what set the demand: forecast | band | load (method reactive)
     scores: Mapping[str, float] = field(default_factory=dict)  # method -> recent error (WAPE)
 
 
@@ -205,10 +206,7 @@ def _sized(
             forecast.method, forecast.reason, horizon, load, 0.0, "load", forecast.scores
         )
     band = surge.band(mem.short, surge.z_score(settings.quantile))
-    candidates = [(forecast.value, "forecast"), (band, "band")]
-    if mem.short.in_surge:
-        candidates.append((surge.extrapolate(mem.short, horizon), "surge"))
-    demand, basis = max(candidates, key=lambda c: c[0])
+    demand, basis = (forecast.value, "forecast") if forecast.value >= band else (band, "band")
     return demand, ForecastUse(
         forecast.method, forecast.reason, horizon, forecast.value, band, basis, forecast.scores
     )
@@ -228,9 +226,12 @@ def _workload(
         demand, use = _sized(policy, wp, seen, mem, now, demand)
     else:
         _forecaster(policy, wp, mem).observe(now, None)
-    factor, by = event_multiplier(events, wp.name)
-    if by is not None and by in mem.baselines:
-        demand = max(demand, mem.baselines[by] * factor)
+    # Each event implies its multiplier times its own baseline; the largest implied load wins
+    # (a late event on top of a high load can imply more than an early one with a larger factor).
+    for e in events:
+        factor, by = event_multiplier((e,), wp.name)
+        if by is not None and by in mem.baselines:
+            demand = max(demand, mem.baselines[by] * factor)
     floor, floor_event = event_floor(events, wp.name)
 
     current = seen.current

@@ -103,7 +103,6 @@ class SurgeSettings:
     min_jump: float = 0.1
     calm: float = 180.0
     level_tau: float = 120.0  # memory of the recent level (s)
-    slope_tau: float = 120.0  # memory of the recent slope (s)
     deviation_tau: float = 900.0  # memory of the recent volatility (s)
 
 

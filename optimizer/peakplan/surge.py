@@ -1,11 +1,14 @@
-"""The short-term model and the surge path: recent level, slope and volatility of one load.
+"""The short-term model and the surge path: the recent level and volatility of one load.
 
 Updated on every observed load, with EWMAs in continuous time (irregular samples are fine):
 
 - level: where the load has been over the last couple of minutes;
-- slope: how fast it moves (requests/s per second), from successive observations;
 - deviation: the mean absolute distance of an observation from the level before it (the recent
   volatility; a normal error's sigma is about 1.25 times it).
+
+(The slope lives in the forecaster's trend model, which is used only when it scores well.
+Carrying the last load up a recent slope during a surge was tried and dropped: after a step,
+which is what most surges are, the slope overshoots; on a ramp the band already follows.)
 
 It serves two purposes:
 
@@ -14,8 +17,8 @@ It serves two purposes:
   hour is noisier (or calmer) than the day, so the planner never sizes below it;
 - the surge path (`step`): a surge starts when the observed load is beyond what the ready pods
   serve (capacity at 100 % x threshold) or jumps `sigmas` sigmas above the recent level; while it
-  lasts the controller scales up without upward stabilisation, extrapolates the rising slope over
-  the lead time, and never scales down; it ends after a calm window without either sign.
+  lasts the controller scales up without upward stabilisation and never scales down; it ends
+  after a calm window without either sign.
 
 State is a plain dataclass (deep-copyable); no clock: times come with the observations.
 """
@@ -35,7 +38,6 @@ SIGMA_PER_MAE = math.sqrt(math.pi / 2)  # sigma of a normal error from its mean 
 @dataclass(slots=True)
 class ShortTerm:
     level: float = 0.0
-    slope: float = 0.0  # requests/s per second
     deviation: float = 0.0  # EWMA of |observation - level|
     last: float | None = None  # the last observed load
     time: float | None = None  # when it was observed
@@ -53,17 +55,14 @@ class ShortTerm:
 
 
 def observe(state: ShortTerm, settings: SurgeSettings, t: float, value: float) -> None:
-    """Fold one observed load (requests/s, >= 0) at time t into the level, slope and deviation."""
+    """Fold one observed load (requests/s, >= 0) at time t into the level and deviation."""
     if state.time is None or state.last is None:
-        state.level, state.slope, state.deviation = value, 0.0, 0.0
+        state.level, state.deviation = value, 0.0
         state.last, state.time = value, t
         return
     dt = t - state.time
     if dt < 0:
         raise ValueError(f"observation at {t} is before the previous one at {state.time}")
-    if dt > 0:
-        weight = -math.expm1(-dt / settings.slope_tau)
-        state.slope += weight * ((value - state.last) / dt - state.slope)
     deviation_weight = -math.expm1(-max(dt, 1e-9) / settings.deviation_tau)
     state.deviation += deviation_weight * (abs(value - state.level) - state.deviation)
     state.level += -math.expm1(-max(dt, 1e-9) / settings.level_tau) * (value - state.level)
@@ -118,10 +117,3 @@ def band(state: ShortTerm, z: float) -> float:
     if state.time is None:
         return 0.0
     return max(0.0, state.level + z * state.sigma)
-
-
-def extrapolate(state: ShortTerm, horizon: float) -> float:
-    """The last load carried up the rising slope for `horizon` seconds (never down)."""
-    if state.last is None:
-        return 0.0
-    return state.last + max(0.0, state.slope) * max(0.0, horizon)

@@ -1,0 +1,278 @@
+"""Replay load traces through `decide()` and the HPA baseline, causally, scored by DESIGN 5.
+
+At every step t of the window (t0, t0 + step, ... before the end):
+
+- the load the pods must serve is `trace.rate(t)` (constant within the trace's interval);
+- both controllers see what Prometheus would show at t: `trace.observed(t - lag)`, the same
+  value for both (None before the trace starts or over a missing interval). The lag is applied
+  here, once, so the HPA model gets metric_lag 0 and exactly PeakPilot's observations;
+- PeakPilot calls `decide()` with current = its previous desired count and ready = the pods it
+  requested at least `startup` ago (the scorer's `PodModel`, online), and applies the plan;
+- the HPA (Kubernetes v2 defaults, target `baseline_target`) steps once per step;
+- both start with the same replicas, ready, and are scored with `scoring.score`.
+
+Causality: a decision at t reads the trace only through `observed(t - lag)` (and the policy's
+calendar); the demand series is read only for scoring. History before the window, up to the
+policy's `forecast.history`, warms PeakPilot's forecaster as an operator's Prometheus range
+query would: it is the past.
+
+Pure: no file I/O, no clock. `progress(done, total)` is called now and then for long replays.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from peakplan.controller import Memory, Observation, WorkloadObservation, decide, warm
+from peakplan.hpa import Hpa, HpaConfig
+from peakplan.planner import SolveOptions
+from peakplan.policy import Policy
+from peakplan.scoring import PodModel, Score, score, total
+from peakplan.trace import Trace
+
+Progress = Callable[[int, int], None]
+CONTROLLERS = ("peakpilot", "hpa")
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    step: float = 15.0  # seconds between decisions
+    start: float | None = None  # epoch seconds; default: the latest trace start
+    end: float | None = None  # epoch seconds (exclusive); default: the earliest trace end
+    metrics_lag: float = 30.0  # seconds between the load and what either controller sees
+    baseline_target: float = 0.7  # the HPA's target utilisation
+    options: SolveOptions = field(default_factory=lambda: SolveOptions(explain=False))
+    warm: bool = True  # warm PeakPilot's forecaster with the trace before the window
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.step) and self.step > 0):
+            raise ValueError(f"step must be > 0 seconds, got {self.step}")
+        if not (math.isfinite(self.metrics_lag) and self.metrics_lag >= 0):
+            raise ValueError(f"metrics lag must be >= 0 seconds, got {self.metrics_lag}")
+        if not 0 < self.baseline_target <= 1:
+            raise ValueError(f"baseline target must be in (0, 1], got {self.baseline_target}")
+
+
+@dataclass(frozen=True)
+class Series:
+    """One controller on one workload: per-step arrays and the score."""
+
+    demand: tuple[float, ...]  # requests/s
+    desired: tuple[int, ...]
+    ready: tuple[int, ...]
+    score: Score
+    extra: Mapping[str, Any] = field(default_factory=dict)  # JSON-able details
+
+
+@dataclass(frozen=True)
+class ControllerRun:
+    workloads: Mapping[str, Series]
+    total: Score
+
+
+@dataclass(frozen=True)
+class Replay:
+    step: float
+    start: float  # epoch seconds of the first step (t = 0)
+    steps: int
+    initial: Mapping[str, int]  # replicas running, ready, before the first step (both controllers)
+    controllers: Mapping[str, ControllerRun]
+    events: tuple[tuple[str, float, float], ...]  # (name, start, end) in seconds from t = 0
+    metrics_lag: float
+    baseline_target: float
+
+    @property
+    def times(self) -> list[float]:
+        """Seconds from the start of the window, per step."""
+        return [k * self.step for k in range(self.steps)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of DESIGN section 5 (its keys exactly), plus a few more."""
+        t = [_number(x) for x in self.times]
+        controllers: dict[str, Any] = {}
+        for name, run in self.controllers.items():
+            workloads: dict[str, Any] = {}
+            for workload, s in run.workloads.items():
+                workloads[workload] = {
+                    "t": t,
+                    "demand_rps": [round(x, 6) for x in s.demand],
+                    "desired": list(s.desired),
+                    "ready": list(s.ready),
+                    "summary": summary_dict(s.score),
+                    **s.extra,
+                }
+            controllers[name] = {"workloads": workloads, "summary": summary_dict(run.total)}
+        return {
+            "step_seconds": _number(self.step),
+            "controllers": controllers,
+            "start": _number(self.start),
+            "metrics_lag_seconds": _number(self.metrics_lag),
+            "baseline_target": self.baseline_target,
+            "initial_replicas": dict(self.initial),
+            "events": [
+                {"name": n, "start": _number(a), "end": _number(b)} for n, a, b in self.events
+            ],
+        }
+
+
+def summary_dict(s: Score) -> dict[str, float | int | None]:
+    """The summary S of DESIGN section 5; a non-finite ratio (no oracle cost) becomes null."""
+    return {k: _finite(v) for k, v in s.as_dict().items()}
+
+
+def _finite(value: float | int) -> float | int | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _number(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else value
+
+
+def window(traces: Mapping[str, Trace], settings: ReplaySettings) -> tuple[float, float]:
+    """[start, end) of the replay: the traces' common span, narrowed by the settings."""
+    start = max(tr.start for tr in traces.values())
+    end = min(tr.end for tr in traces.values())
+    if settings.start is not None:
+        start = settings.start
+    if settings.end is not None:
+        end = settings.end
+    for name, tr in traces.items():
+        if not (tr.start <= start < tr.end and start < end <= tr.end):
+            raise ValueError(
+                f"the window [{start:g}, {end:g}) is not inside the trace of {name} "
+                f"[{tr.start:g}, {tr.end:g})"
+            )
+    return start, end
+
+
+def initial_replicas(
+    policy: Policy, traces: Mapping[str, Trace], start: float, target: float
+) -> dict[str, int]:
+    """What both controllers start with: the first load at the baseline's target, within bounds."""
+    out: dict[str, int] = {}
+    for wp in policy.workloads:
+        need = math.ceil(traces[wp.name].rate(start) / (wp.capacity * target) - 1e-9)
+        out[wp.name] = min(wp.max_replicas, max(wp.min_replicas, need))
+    return out
+
+
+def replay(
+    policy: Policy,
+    traces: Mapping[str, Trace],
+    settings: ReplaySettings | None = None,
+    progress: Progress | None = None,
+) -> Replay:
+    """Replay `traces` (one per workload of `policy`) through PeakPilot and the HPA."""
+    settings = settings or ReplaySettings()
+    names = [wp.name for wp in policy.workloads]
+    missing = [n for n in names if n not in traces]
+    if missing:
+        raise ValueError(f"no trace for workload(s) {', '.join(missing)}")
+    start, end = window({n: traces[n] for n in names}, settings)
+    step, lag = settings.step, settings.metrics_lag
+    steps = max(1, math.ceil((end - start) / step - 1e-9))
+    initial = initial_replicas(policy, traces, start, settings.baseline_target)
+
+    memory = Memory()
+    if settings.warm:
+        for n in names:
+            warm(policy, memory, n, _history(policy, traces[n], start, step, lag))
+    pods = {n: PodModel(step, policy.workload(n).startup, initial[n]) for n in names}
+    hpas = {
+        n: Hpa(
+            HpaConfig(
+                capacity=policy.workload(n).capacity,
+                target_utilization=settings.baseline_target,
+                min_replicas=policy.workload(n).min_replicas,
+                max_replicas=policy.workload(n).max_replicas,
+                metric_lag=0.0,  # the replay applies the lag to both controllers alike
+            ),
+            initial[n],
+        )
+        for n in names
+    }
+    current = dict(initial)
+    demand: dict[str, list[float]] = {n: [] for n in names}
+    desired: dict[str, dict[str, list[int]]] = {c: {n: [] for n in names} for c in CONTROLLERS}
+    methods: dict[str, Counter[str]] = {n: Counter() for n in names}
+    bases: dict[str, Counter[str]] = {n: Counter() for n in names}
+    surging = dict.fromkeys(names, 0)
+    every = max(1, steps // 200)
+
+    for k in range(steps):
+        t = start + k * step
+        seen: dict[str, WorkloadObservation] = {}
+        for n in names:
+            tr = traces[n]
+            demand[n].append(tr.rate(t))
+            load = tr.observed(t - lag)
+            error = None if load is not None else "no sample in the trace"
+            seen[n] = WorkloadObservation(current[n], load, error, ready=pods[n].ready(k))
+            desired["hpa"][n].append(hpas[n].step(t, load))
+        decision = decide(policy, Observation(t, seen), memory, settings.options, applies=True)
+        for d in decision.plan.workloads:
+            current[d.name] = d.desired
+            pods[d.name].scale(k, d.desired)
+            desired["peakpilot"][d.name].append(d.desired)
+            given = decision.input(d.name)
+            if given.forecast is not None:
+                methods[d.name][given.forecast.method] += 1
+                bases[d.name][given.forecast.basis] += 1
+            surging[d.name] += given.surge is not None
+        if progress is not None and (k % every == 0 or k == steps - 1):
+            progress(k + 1, steps)
+
+    controllers: dict[str, ControllerRun] = {}
+    for c in CONTROLLERS:
+        runs: dict[str, Series] = {}
+        for n in names:
+            wp = policy.workload(n)
+            s = score(
+                step,
+                demand[n],
+                desired[c][n],
+                startup=wp.startup,
+                capacity=wp.capacity,
+                min_replicas=wp.min_replicas,
+                initial_replicas=initial[n],
+            )
+            extra: dict[str, Any] = {}
+            if c == "peakpilot":
+                extra = {
+                    "forecast_methods": dict(methods[n]),
+                    "sized_by": dict(bases[n]),
+                    "surge_steps": surging[n],
+                }
+            runs[n] = Series(tuple(demand[n]), tuple(desired[c][n]), s.ready, s, extra)
+        controllers[c] = ControllerRun(runs, total(r.score for r in runs.values()))
+    events = tuple(
+        (e.name, e.start - start, e.end - start)
+        for e in policy.events
+        if e.end > start and e.start < end
+    )
+    return Replay(
+        step=step,
+        start=start,
+        steps=steps,
+        initial=initial,
+        controllers=controllers,
+        events=events,
+        metrics_lag=lag,
+        baseline_target=settings.baseline_target,
+    )
+
+
+def _history(
+    policy: Policy, trace: Trace, start: float, step: float, lag: float
+) -> list[tuple[float, float | None]]:
+    """What Prometheus held before the window, at the replay's step, oldest first."""
+    first = max(trace.start, start - policy.forecast.history)
+    count = math.floor((start - first) / step + 1e-9)
+    times: Sequence[float] = [start - j * step for j in range(count, 0, -1)]
+    return [(t, trace.observed(t - lag)) for t in times]
