@@ -11,6 +11,8 @@ import asyncio
 import logging
 import os
 import random
+import socket
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +21,8 @@ import kopf
 
 from peakpilot import api, telemetry
 from peakpilot.kube import Kube
-from peakpilot.reconcile import PolicyState, reconcile
+from peakpilot.reconcile import Event, PolicyState, reconcile
+from peakpilot.report import iso
 from peakpilot.units import parse_duration
 from peakplan.planner import SolveOptions
 
@@ -70,6 +73,9 @@ def _options() -> SolveOptions:
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.level = logging.INFO  # Normal events for every scale change
+    settings.posting.reporting_component = "peakpilot"
+    settings.posting.reporting_instance = os.environ.get("POD_NAME") or socket.gethostname()
+    settings.posting.event_name_prefix = "peakpilot-"
     settings.persistence.finalizer = f"{api.GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=api.GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -101,26 +107,59 @@ async def reconcile_loop(
         state = PolicyState()
         memo["peakpilot"] = state
     assert _kube is not None
-    while not stopped:
-        try:
-            outcome = await asyncio.to_thread(reconcile, _kube, dict(body), state, _options())
-        except Exception as exc:  # a bug must not kill the loop: report it and try again
-            logger.exception("reconcile failed")
-            kopf.warn(body, reason="ReconcileError", message=f"{type(exc).__name__}: {exc}")
-        else:
-            meta = body.get("metadata", {})
+    kube = _kube
+    meta = body.get("metadata", {})
+    namespace, name = meta.get("namespace"), meta.get("name")
+    last_error: str | None = None
+    try:
+        while not stopped:
+            started = time.monotonic()
             try:
-                await asyncio.to_thread(
-                    _kube.patch_status, meta.get("namespace"), meta.get("name"), outcome.status
-                )
+                outcome = await asyncio.to_thread(reconcile, kube, dict(body), state, _options())
+            except Exception as exc:  # a bug must not kill the loop: report it and try again
+                logger.exception("reconcile failed")
+                error = f"{type(exc).__name__}: {exc}"
+                if error != last_error:  # once per distinct error, not every interval
+                    kopf.warn(body, reason="ReconcileError", message=error)
+                last_error = error
+                status = _error_status(body, error)
+                events: list[Event] = []
+            else:
+                last_error = None
+                status, events = outcome.status, outcome.events
+            try:
+                await asyncio.to_thread(kube.patch_status, namespace, name, status)
             except Exception as exc:
                 logger.warning(f"status not written: {exc}")
-            for event in outcome.events:
+            for event in events:
                 if event.type == "Warning":
                     kopf.warn(body, reason=event.reason, message=event.message)
                 else:
                     kopf.info(body, reason=event.reason, message=event.message)
-        await stopped.wait(_interval(spec))
+            # A fixed rate: the next reconcile starts one interval after this one started.
+            elapsed = time.monotonic() - started
+            await stopped.wait(max(0.0, _interval(spec) - elapsed))
+    finally:
+        telemetry.forget(str(namespace), str(name))  # deleted, or the operator stops
+
+
+def _error_status(body: kopf.Body, error: str) -> dict[str, Any]:
+    """Ready=False ReconcileError, the other conditions as they were."""
+    now = iso(time.time())
+    before = [c for c in (body.get("status") or {}).get("conditions") or [] if c]
+    kept = [c for c in before if c.get("type") != "Ready"]
+    was: dict[str, Any] = next((c for c in before if c.get("type") == "Ready"), {})
+    if was.get("status") == "False":
+        now = was.get("lastTransitionTime") or now
+    ready = {
+        "type": "Ready",
+        "status": "False",
+        "reason": "ReconcileError",
+        "message": f"the reconcile failed ({error[:900]}); see the operator log",
+        "lastTransitionTime": now,
+        "observedGeneration": (body.get("metadata") or {}).get("generation"),
+    }
+    return {"conditions": [ready, *kept]}
 
 
 def _configure_logging(settings: OperatorSettings) -> None:

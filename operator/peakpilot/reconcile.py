@@ -8,8 +8,11 @@ never scales anything down.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+import os
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,12 +26,21 @@ from peakpilot.prometheus import MetricError, PrometheusSettings, PrometheusSour
 from peakpilot.report import binding_dict, iso
 from peakpilot.translate import to_policy
 from peakpilot.units import parse_duration
-from peakplan.controller import Decision, Memory, Observation, WorkloadObservation, decide
+from peakplan.controller import (
+    Decision,
+    Memory,
+    Observation,
+    WorkloadObservation,
+    decide,
+    warm,
+)
 from peakplan.planner import SolveOptions
+from peakplan.policy import Policy
 
 log = logging.getLogger("peakpilot.reconcile")
 
 CONDITION_TYPES = ("Ready", "MetricsAvailable", "BudgetBinding", "FallbackActive", "Paused")
+MAX_HISTORY_POINTS = 10_000  # per range query (Prometheus refuses more than 11,000)
 
 
 @dataclass
@@ -37,6 +49,9 @@ class PolicyState:
 
     memory: Memory = field(default_factory=Memory)
     generation: int | None = None
+    conditions: list[dict[str, Any]] | None = None  # as last written (the body may lag behind)
+    seeded: set[str] = field(default_factory=set)  # workloads whose current count was recorded
+    warmed: set[str] = field(default_factory=set)  # workloads whose history was read (or given up)
 
 
 @dataclass(frozen=True)
@@ -85,6 +100,27 @@ class Conditions:
     def as_list(self) -> list[dict[str, Any]]:
         return [self.items[k] for k in CONDITION_TYPES if k in self.items]
 
+    def entered(self, kind: str, status: str) -> bool:
+        """Condition `kind` is now `status` with a reason it did not have before (an event's
+        worth: repeating the same warning every interval would flood the namespace)."""
+        now = self.items.get(kind)
+        if now is None or now["status"] != status:
+            return False
+        before = self._previous.get(kind) or {}
+        return (before.get("status"), before.get("reason")) != (status, now["reason"])
+
+
+def _ca_file(pem: str) -> str:
+    """A file holding a CA bundle, one per distinct content (not one per reconcile)."""
+    digest = hashlib.sha256(pem.encode()).hexdigest()[:16]
+    path = os.path.join(tempfile.gettempdir(), f"peakpilot-ca-{digest}.pem")
+    if not os.path.exists(path):
+        fd, partial = tempfile.mkstemp(suffix=".pem", prefix="peakpilot-ca-")
+        with os.fdopen(fd, "w") as f:
+            f.write(pem)
+        os.replace(partial, path)
+    return path
+
 
 def _prometheus(kube: Kube, namespace: str, spec: api.PrometheusSpec) -> PrometheusSettings:
     headers: dict[str, str] = {}
@@ -102,11 +138,7 @@ def _prometheus(kube: Kube, namespace: str, spec: api.PrometheusSpec) -> Prometh
                 kube.secret_value(namespace, auth.basic_auth.password),
             )
         if auth.ca_secret:
-            import tempfile
-
-            with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as ca:
-                ca.write(kube.secret_value(namespace, auth.ca_secret))
-            verify = ca.name
+            verify = _ca_file(kube.secret_value(namespace, auth.ca_secret))
         if auth.insecure_skip_verify:
             verify = False
     return PrometheusSettings(
@@ -130,23 +162,33 @@ def reconcile(
     name, namespace = meta.get("name", ""), meta.get("namespace", "default")
     generation = meta.get("generation")
     annotations = meta.get("annotations") or {}
-    conditions = Conditions((body.get("status") or {}).get("conditions"), generation, now)
+    previous = state.conditions
+    if previous is None:  # the first reconcile of this process: what the last one wrote
+        previous = (body.get("status") or {}).get("conditions")
+    conditions = Conditions(previous, generation, now)
     status: dict[str, Any] = {"observedGeneration": generation}
 
     def finish(
         outcome: str, events: list[Event] | None = None, decision: Decision | None = None
     ) -> Outcome:
-        status["conditions"] = conditions.as_list()
-        telemetry.RECONCILES.labels(namespace, name, outcome).inc()
+        status["conditions"] = state.conditions = conditions.as_list()
+        telemetry.series(telemetry.RECONCILES, namespace, name, outcome).inc()
         return Outcome(status, events or [], decision, outcome)
 
-    # -- the spec: an invalid one is reported, never retried in a crash loop
+    def invalid(lines: list[str]) -> Outcome:
+        message = "; ".join(lines)
+        conditions.set("Ready", False, "InvalidSpec", message)
+        entered = conditions.entered("Ready", "False")
+        return finish("invalid", [Event("Warning", "InvalidSpec", message)] if entered else [])
+
+    # -- the spec: an invalid one is reported (once, as an event), never retried in a crash loop
     try:
         spec = api.ScalingPolicySpec.model_validate(body.get("spec") or {})
+        policy = to_policy(spec)
     except ValidationError as exc:
-        lines = api.describe_errors(exc, "spec")
-        conditions.set("Ready", False, "InvalidSpec", "; ".join(lines))
-        return finish("invalid", [Event("Warning", "InvalidSpec", "; ".join(lines))])
+        return invalid(api.describe_errors(exc, "spec"))
+    except ValueError as exc:  # a value the models admit but the core cannot use
+        return invalid([f"spec: {exc}"])
     if state.generation != generation:
         state.generation = generation
 
@@ -169,14 +211,13 @@ def reconcile(
         )
         return finish("invalid")
 
-    policy = to_policy(spec)
     events: list[Event] = []
     targets: dict[str, Target] = {}
     seen: dict[str, WorkloadObservation] = {}
     problems: list[str] = []
     paused_workloads: list[str] = []
 
-    # -- observe: load queries
+    # -- observe: load queries (and, on a workload's first reconcile, its history)
     loads: dict[str, tuple[float | None, str | None]] = {}
     try:
         source = PrometheusSource(_prometheus(kube, namespace, spec.prometheus))
@@ -191,6 +232,7 @@ def reconcile(
                     loads[w.name] = (source.instant(w.load.query, now), None)
                 except MetricError as exc:
                     loads[w.name] = (None, str(exc))
+            _warm(source, spec, policy, state, loads, now)
         finally:
             source.close()
 
@@ -226,7 +268,15 @@ def reconcile(
                     f"{w.name}: {target} is already scaled by {', '.join(owners)}; remove it, or "
                     f"annotate the target {TAKE_OVER_ANNOTATION}=true to let PeakPilot take over"
                 )
-        seen[w.name] = WorkloadObservation(scale.replicas, load, error, hold=hold)
+        seen[w.name] = WorkloadObservation(
+            scale.replicas, load, error, hold=hold, ready=scale.ready
+        )
+        if w.name not in state.seeded:
+            # As the HPA does on first sight of a target (recordInitialRecommendation): the
+            # current count is the first recommendation, so a new or restarted operator honours
+            # the scale-down stabilisation window instead of acting on one reading.
+            state.memory.of(w.name).recommendations.append((now, scale.replicas))
+            state.seeded.add(w.name)
 
     # -- plan
     enforce = spec.mode == "Enforce"
@@ -247,7 +297,9 @@ def reconcile(
                 problems.append(f"{d.name}: scaling failed: {exc}")
                 continue
             up = d.desired > d.current
-            telemetry.SCALES.labels(namespace, name, d.name, "up" if up else "down").inc()
+            telemetry.series(
+                telemetry.SCALES, namespace, name, d.name, "up" if up else "down"
+            ).inc()
             events.append(
                 Event(
                     "Normal",
@@ -260,12 +312,10 @@ def reconcile(
     status["lastPlan"] = _last_plan(decision)
     missing = [i for i in decision.inputs if i.source != "observed"]
     if missing:
-        conditions.set(
-            "MetricsAvailable",
-            False,
-            "MetricsUnavailable",
-            "; ".join(f"{i.name}: {i.note}" for i in missing),
-        )
+        missing_text = "; ".join(f"{i.name}: {i.note}" for i in missing)
+        conditions.set("MetricsAvailable", False, "MetricsUnavailable", missing_text)
+        if conditions.entered("MetricsAvailable", "False"):
+            events.append(Event("Warning", "MetricsUnavailable", missing_text))
     else:
         conditions.set("MetricsAvailable", True, "AllLoadsRead")
     if plan.binding:
@@ -286,6 +336,8 @@ def reconcile(
     if fallbacks:
         reason = "GreedyPlan" if plan.solver.used_greedy else "MetricFallback"
         conditions.set("FallbackActive", True, reason, "; ".join(fallbacks))
+        if plan.solver.used_greedy and conditions.entered("FallbackActive", "True"):
+            events.append(Event("Warning", "GreedyPlan", fallbacks[0]))
     else:
         conditions.set("FallbackActive", False, "None")
     if not enforce:
@@ -296,17 +348,54 @@ def reconcile(
         conditions.set("Paused", False, "Active")
     if problems:
         conditions.set("Ready", False, "WorkloadProblems", "; ".join(problems))
+        if conditions.entered("Ready", "False"):
+            events.append(Event("Warning", "WorkloadProblems", "; ".join(problems)))
     else:
         conditions.set("Ready", True, "Reconciled", f"planned {len(plan.workloads)} workloads")
 
     _export_metrics(namespace, name, decision, state.memory, now)
-    if missing and not any(e.reason == "MetricsUnavailable" for e in events):
-        events.append(
-            Event(
-                "Warning", "MetricsUnavailable", "; ".join(f"{i.name}: {i.note}" for i in missing)
-            )
-        )
     return finish("ok" if not problems else "error", events, decision)
+
+
+def _warm(
+    source: PrometheusSource,
+    spec: api.ScalingPolicySpec,
+    policy: Policy,
+    state: PolicyState,
+    loads: Mapping[str, tuple[float | None, str | None]],
+    now: float,
+) -> None:
+    """Feed each new workload's forecaster its history (a range query over forecast.history),
+    once, before it sees its first live load: a restarted operator forecasts from the start."""
+    if policy.forecast.method == "reactive":  # no model to feed
+        state.warmed.update(w.name for w in spec.workloads)
+        return
+    history = policy.forecast.history
+    step = max(1.0, policy.interval, history / MAX_HISTORY_POINTS)
+    for w in spec.workloads:
+        if w.name in state.warmed:
+            continue
+        mem = state.memory.of(w.name)
+        if mem.forecaster is not None and mem.forecaster.state.first_time is not None:
+            state.warmed.add(w.name)  # it learns from live loads already: no going back in time
+            continue
+        try:
+            points = source.history(w.load.query, now - history, now, step)
+        except MetricError as exc:
+            if loads[w.name][0] is not None:
+                # Prometheus answers, but has no usable history (a new series): live loads only.
+                state.warmed.add(w.name)
+                log.info(f"{w.name}: no history to warm the forecast from ({exc})")
+            continue  # Prometheus unreachable: try again next reconcile
+        mem.forecaster = None  # it only recorded missing samples (if anything): start afresh
+        try:
+            warm(policy, state.memory, w.name, [(t, v) for t, v in points if t < now])
+        except ValueError as exc:
+            mem.forecaster = None
+            log.warning(f"{w.name}: history not usable for the forecast ({exc})")
+        else:
+            log.info(f"{w.name}: forecast warmed from {len(points)} samples of history")
+        state.warmed.add(w.name)
 
 
 def _last_plan(decision: Decision) -> dict[str, Any]:
@@ -365,14 +454,14 @@ def _export_metrics(
     namespace: str, name: str, decision: Decision, memory: Memory, now: float
 ) -> None:
     plan = decision.plan
-    telemetry.SOLVE_SECONDS.labels(namespace, name).observe(plan.solver.seconds)
-    telemetry.SOLVE_GAP.labels(namespace, name).set(plan.solver.gap or 0.0)
-    telemetry.FALLBACK.labels(namespace, name).set(1.0 if plan.solver.used_greedy else 0.0)
-    telemetry.COST.labels(namespace, name).set(plan.cost_per_hour)
+    series = telemetry.series
+    series(telemetry.SOLVE_SECONDS, namespace, name).observe(plan.solver.seconds)
+    series(telemetry.SOLVE_GAP, namespace, name).set(plan.solver.gap or 0.0)
+    series(telemetry.FALLBACK, namespace, name).set(1.0 if plan.solver.used_greedy else 0.0)
+    series(telemetry.COST, namespace, name).set(plan.cost_per_hour)
     for d in plan.workloads:
-        telemetry.DESIRED.labels(namespace, name, d.name).set(d.desired)
-        telemetry.CURRENT.labels(namespace, name, d.name).set(d.current)
+        series(telemetry.DESIRED, namespace, name, d.name).set(d.desired)
+        series(telemetry.CURRENT, namespace, name, d.name).set(d.current)
         last = memory.of(d.name).last_load_at
-        telemetry.METRIC_AGE.labels(namespace, name, d.name).set(
-            now - last if last else float("inf")
-        )
+        age = now - last if last is not None else float("inf")
+        series(telemetry.METRIC_AGE, namespace, name, d.name).set(age)

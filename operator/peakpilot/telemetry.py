@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+import contextlib
+import threading
+from typing import Any
 
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    start_http_server,
+)
+
+# No *_created series: they double the output and nothing alerts on them.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 REGISTRY = CollectorRegistry(auto_describe=True)
 _POLICY = ["namespace", "policy"]
 _WORKLOAD = ["namespace", "policy", "workload"]
@@ -54,6 +67,28 @@ SCALES = Counter(
     [*_WORKLOAD, "direction"],
     registry=REGISTRY,
 )
+
+
+# Every label set exported per (namespace, policy), so a deleted policy's series can be removed.
+_exported: dict[tuple[str, str], set[tuple[Any, tuple[str, ...]]]] = {}
+_lock = threading.Lock()
+
+
+def series[M: (Counter, Gauge, Histogram)](metric: M, namespace: str, policy: str, *rest: str) -> M:
+    """``metric.labels(namespace, policy, *rest)``, remembered for :func:`forget`."""
+    values = (namespace, policy, *rest)
+    with _lock:
+        _exported.setdefault((namespace, policy), set()).add((metric, values))
+    return metric.labels(*values)
+
+
+def forget(namespace: str, policy: str) -> None:
+    """Remove every series of a policy (it was deleted): no stale gauges on /metrics."""
+    with _lock:
+        exported = _exported.pop((namespace, policy), set())
+    for metric, values in exported:
+        with contextlib.suppress(KeyError):
+            metric.remove(*values)
 
 
 def serve(port: int, address: str = "0.0.0.0") -> None:

@@ -85,6 +85,14 @@ class PeakPilotProcess(OperatorProcess):
                 out[sample.name, frozenset(sample.labels.items())] = float(sample.value)
         return out
 
+    def metric_names(self) -> set[str]:
+        """Family and sample names on /metrics (a histogram's family has no sample of its own)."""
+        names: set[str] = set()
+        for family in text_string_to_metric_families(self.metrics_text()):
+            names.add(family.name)
+            names.update(sample.name for sample in family.samples)
+        return names
+
     def sample(self, name: str, **labels: str) -> float | None:
         """The value of one sample whose labels include ``labels`` (None if there is none)."""
         wanted = set(labels.items())
