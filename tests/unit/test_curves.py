@@ -175,7 +175,10 @@ def test_candidates_are_exactly_the_strict_prefix_minima_of_lo_to_hi(w: Workload
             prefix_minima.append(r)
             best = total
     assert list(curve.counts) == prefix_minima
-    assert curve.best == min(every, key=lambda r: (every[r], r))
+    # The best candidate is optimal up to the curve's tolerance (1e-9 money/h, relative above 1):
+    # a total 1e-40 lower is a tie, not an improvement worth another replica.
+    lowest = min(every.values())
+    assert every[curve.best] <= lowest + 1e-9 * max(1.0, abs(lowest))
     assert curve.needed == needed_replicas(w)
 
 
