@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 import yaml
@@ -17,6 +17,13 @@ from rich.markup import escape
 
 from peakpilot import __version__
 from peakpilot.inputs import InputError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from peakplan.policy import Policy
+    from peakplan.replay import Replay, ReplaySettings
+    from peakplan.trace import Trace
 
 app = typer.Typer(
     name="peakpilot",
@@ -238,6 +245,189 @@ def plan(
             soft_wrap=True,
         )
         raise typer.Exit(EXIT_METRICS)
+
+
+class ReplayOutput(StrEnum):
+    table = "table"
+    json = "json"
+
+
+def _duration(text: str, option: str) -> float:
+    from peakpilot.units import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        _fail(InputError(option, [str(exc)]))
+
+
+@app.command()
+def simulate(
+    policy_file: Annotated[
+        Path, typer.Argument(metavar="POLICY.yaml", help="A ScalingPolicy manifest.")
+    ],
+    trace: Annotated[
+        list[str],
+        typer.Option(
+            "--trace",
+            metavar="WORKLOAD=TRACE.csv",
+            help="A load trace per workload: CSV of time, count per interval (repeat).",
+        ),
+    ],
+    startup: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DURATION", help="Pod startup for every workload (default: each its own)."
+        ),
+    ] = None,
+    step: Annotated[
+        str | None,
+        typer.Option(metavar="DURATION", help="Decision step (default: the policy's interval)."),
+    ] = None,
+    from_: Annotated[
+        str | None,
+        typer.Option("--from", metavar="TIME", help="Replay from (RFC 3339; default: start)."),
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", metavar="TIME", help="Replay until (RFC 3339; default: the end)."),
+    ] = None,
+    baseline_target: Annotated[
+        float,
+        typer.Option(min=0.01, max=1.0, help="The HPA baseline's target utilisation."),
+    ] = 0.7,
+    metrics_lag: Annotated[
+        str,
+        typer.Option(metavar="DURATION", help="How late both controllers see the load."),
+    ] = "30s",
+    output: Annotated[
+        ReplayOutput, typer.Option("--output", "-o", help="table or json.")
+    ] = ReplayOutput.table,
+    plot: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE.png", help="Write a PNG of demand and ready capacity."),
+    ] = None,
+    warm: Annotated[
+        bool,
+        typer.Option(help="Warm the forecaster with the trace before --from (the past)."),
+    ] = True,
+    solver: Annotated[Solver, typer.Option(help="MILP solver.")] = Solver.highs,
+    time_limit: Annotated[float, typer.Option(help="Solver time limit, seconds.", min=0.01)] = 3.0,
+) -> None:
+    """Replay load traces through PeakPilot and the HPA, and score both (DESIGN section 5).
+
+    Causal: a decision at t sees the trace only as Prometheus would show it at t (the load
+    --metrics-lag ago, for both controllers) and the policy's calendar. Exit codes: 0 ok,
+    2 invalid input.
+    """
+    from dataclasses import replace
+
+    from peakpilot.comparison import iso, print_comparison, replay_dict
+    from peakpilot.inputs import load_policy
+    from peakpilot.traces import load_trace, trace_files
+    from peakpilot.translate import to_policy
+    from peakpilot.units import format_duration
+    from peakplan.planner import SolveOptions
+    from peakplan.replay import ReplaySettings
+
+    try:
+        manifest = load_policy(policy_file)
+    except InputError as exc:
+        _fail(exc)
+    core = to_policy(manifest.spec)
+    names = [w.name for w in core.workloads]
+    try:
+        traces = {n: load_trace(n, f) for n, f in trace_files(trace, names).items()}
+    except InputError as exc:
+        _fail(exc)
+    if startup is not None:
+        seconds = _duration(startup, "--startup")
+        core = replace(core, workloads=tuple(replace(w, startup=seconds) for w in core.workloads))
+    step_s = _duration(step, "--step") if step is not None else core.interval
+    if step_s <= 0:
+        _fail(InputError("--step", ["the step must be > 0s, e.g. 15s"]))
+    lag = _duration(metrics_lag, "--metrics-lag")
+    start = _parse_time(from_, "--from") if from_ else max(t.start for t in traces.values())
+    end = _parse_time(to, "--to") if to else min(t.end for t in traces.values())
+    problems: list[str] = []
+    for n, tr in traces.items():
+        span = f"[{iso(tr.start)}, {iso(tr.end)})"
+        if from_ and not tr.start <= start < tr.end:
+            problems.append(f"--from {from_} is outside the trace of {n} {span}: pick a time in it")
+        if to and not tr.start < end <= tr.end:
+            problems.append(f"--to {to} is outside the trace of {n} {span}: pick a time in it")
+    if not problems and end <= start:
+        what = "--to must be after --from" if from_ or to else "the traces do not overlap"
+        problems.append(f"{what}: the window [{iso(start)}, {iso(end)}) is empty")
+    if problems:
+        _fail(InputError("the replay window", problems))
+    if plot is not None and plot.suffix.lower() != ".png":
+        _fail(InputError("--plot", [f"{plot}: the plot is a PNG: name it FILE.png"]))
+
+    settings = ReplaySettings(
+        step=step_s,
+        start=start,
+        end=end,
+        metrics_lag=lag,
+        baseline_target=baseline_target,
+        options=SolveOptions(solver=solver.value, time_limit=time_limit, explain=False),
+        warm=warm,
+    )
+    steps = int((end - start) // step_s)
+    result = _run_replay(core, traces, settings, steps)
+    title = (
+        f"{manifest.metadata.name}: demand and ready capacity, step {format_duration(step_s)}, "
+        f"metrics {format_duration(lag)} late"
+    )
+    if plot is not None:
+        from peakpilot.plot import MissingPlotter, plot_replay
+
+        try:
+            plot_replay(result, {w.name: w.capacity for w in core.workloads}, plot, title)
+        except MissingPlotter:
+            _fail(
+                InputError(
+                    "--plot",
+                    [
+                        "matplotlib is not installed: pip install 'peakpilot[plot]' "
+                        "(or leave out --plot)"
+                    ],
+                )
+            )
+    if output is ReplayOutput.json:
+        typer.echo(json.dumps(replay_dict(result, manifest.metadata.name)))
+    else:
+        print_comparison(
+            result, manifest.metadata.name, _console(), str(plot) if plot is not None else None
+        )
+
+
+def _run_replay(
+    policy: Policy, traces: Mapping[str, Trace], settings: ReplaySettings, steps: int
+) -> Replay:
+    """The replay, with a progress bar on stderr when it is long and stderr is a terminal."""
+    from peakplan.replay import replay
+
+    err = Console(stderr=True)
+    if steps < 2000 or not err.is_terminal:
+        return replay(policy, traces, settings)
+    from rich.progress import BarColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        "{task.completed:,}/{task.total:,} steps",
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("replaying", total=steps)
+        return replay(
+            policy,
+            traces,
+            settings,
+            lambda done, total: bar.update(task, completed=done, total=total),
+        )
 
 
 @app.command("operator")
