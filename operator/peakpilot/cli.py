@@ -116,6 +116,13 @@ def _parse_time(text: str, option: str) -> float:
     return stamp.timestamp()
 
 
+def _epoch(moment: float | datetime) -> float:
+    if isinstance(moment, datetime):
+        aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return aware.timestamp()
+    return float(moment)
+
+
 def _parse_currents(pairs: list[str], names: list[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for pair in pairs:
@@ -189,7 +196,7 @@ def plan(
     from peakpilot.inputs import load_policy, load_snapshot
     from peakpilot.report import decision_dict, print_decision
     from peakpilot.translate import to_policy
-    from peakplan.controller import Memory, Observation, WorkloadObservation, decide
+    from peakplan.controller import Memory, Observation, WorkloadObservation, decide, warm
     from peakplan.planner import SolveOptions
 
     if (metrics is None) == (prometheus is None):
@@ -201,6 +208,7 @@ def plan(
     core = to_policy(manifest.spec)
     names = [w.name for w in manifest.spec.workloads]
     seen: dict[str, WorkloadObservation] = {}
+    memory = Memory()
     if metrics is not None:
         try:
             snap = load_snapshot(metrics, manifest)
@@ -211,6 +219,9 @@ def plan(
             sample = snap.workloads[name]
             error = None if sample.load is not None else "null in the snapshot"
             seen[name] = WorkloadObservation(sample.current_replicas, sample.load, error)
+            if sample.history:  # earlier loads warm the forecaster, as Prometheus history would
+                past = sorted((_epoch(t), v) for t, v in sample.history)
+                warm(core, memory, name, [(t, v) for t, v in past if t < when])
     else:
         assert prometheus is not None
         from peakpilot.prometheus import MetricError, PrometheusSettings, PrometheusSource
@@ -231,7 +242,7 @@ def plan(
             source.close()
 
     options = SolveOptions(solver=solver.value, time_limit=time_limit)
-    decision = decide(core, Observation(when, seen), Memory(), options, applies=False)
+    decision = decide(core, Observation(when, seen), memory, options, applies=False)
     if output is OutputFormat.table:
         console = _console()
         print_decision(decision, manifest.metadata.name, console)

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from peakplan.controller import Decision
+from peakplan.controller import Decision, ForecastUse
 from peakplan.plan import Binding
 
 UNITS = {"cost": "/h", "cpu": " cores", "memory": " bytes"}
@@ -49,6 +49,21 @@ def binding_dict(b: Binding) -> dict[str, Any]:
     return out
 
 
+def forecast_dict(use: ForecastUse | None) -> dict[str, Any] | None:
+    """How the demand was sized: the forecast method, why, and what set the demand."""
+    if use is None:
+        return None
+    return {
+        "method": use.method,
+        "reason": use.reason,
+        "horizonSeconds": _num(use.horizon),
+        "value": _num(use.value),
+        "band": _num(use.band),
+        "basis": use.basis,
+        "scores": {k: _num(v) for k, v in use.scores.items()},
+    }
+
+
 def decision_dict(decision: Decision, policy_name: str = "") -> dict[str, Any]:
     """The stable JSON form of one decision."""
     plan = decision.plan
@@ -71,6 +86,8 @@ def decision_dict(decision: Decision, policy_name: str = "") -> dict[str, Any]:
                 "limitedBy": d.limited_by,
                 "events": list(given.events),
                 "note": given.note,
+                "forecast": forecast_dict(given.forecast),
+                "surge": given.surge,
             }
         )
     current_cost = sum(
@@ -147,6 +164,11 @@ def print_decision(decision: Decision, policy_name: str, console: Console) -> No
             reason += f" [dim]({escape(', '.join(given.events))})[/]"
         if given.note:
             reason += f"\n[dim]{escape(given.note)}[/]"
+        if given.forecast is not None:
+            f = given.forecast
+            reason += f"\n[dim]forecast {f.method}; sized by the {escape(f.basis)}[/]"
+        if given.surge is not None:
+            reason += f"\n[yellow]surge: {escape(given.surge)}[/]"
         table.add_row(
             escape(d.name),
             replicas,
@@ -159,6 +181,12 @@ def print_decision(decision: Decision, policy_name: str, console: Console) -> No
     table.add_section()
     table.add_row("total", "", "", "", "", f"{plan.cost_per_hour:,.2f}", "")
     console.print(table)
+    reasons: dict[str, list[str]] = {}
+    for given in decision.inputs:
+        if given.forecast is not None:
+            reasons.setdefault(given.forecast.reason, []).append(given.name)
+    for why, names in reasons.items():
+        console.print(f"[dim]forecast for {escape(', '.join(names))}: {escape(why)}[/]")
     s = plan.solver
     gap = f", gap {s.gap:.2%}" if s.gap is not None else ""
     solver = f"solver: {s.solver} {s.status} in {s.seconds * 1000:.1f} ms{gap}"

@@ -91,7 +91,7 @@ class ForecastUse:
     horizon: float  # seconds ahead: the lead time (startup + one interval)
     value: float  # the forecast's upper quantile over the horizon (requests/s)
     band: float  # the short-term band: recent level + z sigmas (0 with method reactive)
-    basis: str  # what set the demand: forecast | band | load (method reactive)
+    basis: str  # what set the demand: forecast | band | load (method reactive) | event NAME
     scores: Mapping[str, float] = field(default_factory=dict)  # method -> recent error (WAPE)
 
 
@@ -230,8 +230,10 @@ def _workload(
     # (a late event on top of a high load can imply more than an early one with a larger factor).
     for e in events:
         factor, by = event_multiplier((e,), wp.name)
-        if by is not None and by in mem.baselines:
-            demand = max(demand, mem.baselines[by] * factor)
+        if by is not None and by in mem.baselines and mem.baselines[by] * factor > demand:
+            demand = mem.baselines[by] * factor
+            if use is not None:
+                use = replace(use, basis=f"event {by}")
     floor, floor_event = event_floor(events, wp.name)
 
     current = seen.current
