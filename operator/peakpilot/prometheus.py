@@ -81,7 +81,8 @@ class PrometheusSource:
             query,
             start_time=datetime.fromtimestamp(start, UTC),
             end_time=datetime.fromtimestamp(end, UTC),
-            step=f"{max(1.0, step):g}s",
+            # Seconds as a plain number: Prometheus reads "1.5" but refuses "1.5s" as a step.
+            step=f"{max(1.0, step):.3f}".rstrip("0").rstrip("."),
         )
         if not isinstance(result, list) or len(result) != 1:
             count = len(result) if isinstance(result, list) else "no"

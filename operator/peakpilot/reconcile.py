@@ -371,7 +371,7 @@ def _warm(
         state.warmed.update(w.name for w in spec.workloads)
         return
     history = policy.forecast.history
-    step = max(1.0, policy.interval, history / MAX_HISTORY_POINTS)
+    step = float(math.ceil(max(1.0, policy.interval, history / MAX_HISTORY_POINTS)))
     for w in spec.workloads:
         if w.name in state.warmed:
             continue

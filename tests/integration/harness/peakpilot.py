@@ -12,9 +12,14 @@ from __future__ import annotations
 
 import base64
 import sys
+import threading
+import urllib.error
+import urllib.request
 from collections.abc import Mapping, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -100,6 +105,77 @@ class PeakPilotProcess(OperatorProcess):
         if len(found) > 1:
             raise LookupError(f"{name}{labels} matches {len(found)} samples")
         return found[0] if found else None
+
+
+class RecordingProxy:
+    """A tiny HTTP proxy in front of ``upstream`` (e.g. a real Prometheus) that records the path
+    and headers of every GET it forwards: what credentials a client sent."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.port = free_port()
+        self.seen: list[tuple[str, dict[str, str]]] = []  # (path with query, headers)
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def requests(self, path_prefix: str = "") -> list[tuple[str, dict[str, str]]]:
+        with self._lock:
+            return [(p, h) for p, h in self.seen if p.startswith(path_prefix)]
+
+    def start(self) -> Self:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                with proxy._lock:
+                    proxy.seen.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+                try:
+                    with urllib.request.urlopen(proxy.upstream + self.path, timeout=10) as resp:
+                        status, body = int(resp.status), resp.read()
+                        kind = resp.headers.get("Content-Type", "application/json")
+                except urllib.error.HTTPError as exc:
+                    status, body, kind = int(exc.code), exc.read(), "application/json"
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="recording-proxy", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 # -- probes --

@@ -1,0 +1,287 @@
+"""Focused checks of one reconcile (`peakpilot.reconcile.reconcile`, what the operator's loop
+runs in a worker thread) against the emulated API server and a real, backfilled Prometheus:
+credentials from Secrets, the forecast warmed from history, onMetricFailure, the greedy
+fallback, and optimistic concurrency on /scale. In-process: cheaper than a process per case, and
+the core's state (`PolicyState`) can be inspected.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from harness import EmulatedCluster, Fault, PrometheusFactory, PrometheusServer, Series, free_port
+from harness.peakpilot import (
+    FAST_BEHAVIOR,
+    RecordingProxy,
+    deployment,
+    policy,
+    replica_history,
+    replicas,
+    secret,
+    workload,
+)
+
+from peakpilot.kube import Kube, Target
+from peakpilot.reconcile import Outcome, PolicyState, reconcile
+from peakplan.planner import SolveOptions
+
+pytestmark = pytest.mark.integration
+
+NS = "shop"
+GAUGE = "app_load_requests_per_second"
+
+
+def conditions(outcome: Outcome) -> dict[str, tuple[str, str]]:
+    return {c["type"]: (c["status"], c["reason"]) for c in outcome.status["conditions"]}
+
+
+def run(
+    kube_api: EmulatedCluster,
+    kube: Kube,
+    state: PolicyState,
+    name: str = "peak",
+    options: SolveOptions | None = None,
+) -> Outcome:
+    body = kube_api.stored("peakpilot.io/v1alpha1", "scalingpolicies", NS, name)
+    return reconcile(kube, body, state, options)
+
+
+def backfilled(
+    factory: PrometheusFactory,
+    loads: dict[str, float],
+    *,
+    hours: float = 0.25,
+    per_minute: float = 0.0,
+) -> tuple[PrometheusServer, float, float]:
+    """A Prometheus holding each app's load (rising ``per_minute`` rps a minute) from ``start``
+    to ``end`` (a minute ago), so an instant query now sees the last sample.
+
+    Returns (server, start, end). Backfilled, not scraped: ready at once, exact values."""
+    end = math.floor(time.time() / 60) * 60 - 60
+    start = end - hours * 3600
+
+    def ramp(base: float) -> Callable[[float], float]:
+        return lambda t: base + per_minute * (t - start) / 60
+
+    series = [
+        Series.from_function(GAUGE, {"app": app}, ramp(base), start=start, end=end, step=60)
+        for app, base in loads.items()
+    ]
+    return factory(history=series), start, end
+
+
+def test_first_reconcile_reads_history_with_secret_credentials(
+    kube_api: EmulatedCluster, kube_client: Any, prometheus_factory: PrometheusFactory
+) -> None:
+    server, start, end = backfilled(prometheus_factory, {"checkout": 100}, hours=4, per_minute=1)
+    last = 100 + (end - start) / 60  # 340 rps
+    kube = Kube(kube_client)
+    kube_api.create(secret(NS, "prom-token", {"token": "s3cret\n"}))
+    kube_api.create(secret(NS, "prom-basic", {"user": "pilot", "password": "pa55"}))
+    kube_api.create(deployment(NS, "checkout", 2))
+    with RecordingProxy(server.url) as proxy:
+        bearer = {"bearerTokenSecret": {"name": "prom-token", "key": "token"}}
+        kube_api.create(
+            policy(
+                NS,
+                "peak",
+                proxy.url,
+                [workload("checkout", max_replicas=300)],
+                prometheus={"url": proxy.url, "timeout": "5s", "auth": bearer},
+                forecast={"method": "auto", "history": "4h"},
+            )
+        )
+        state = PolicyState()
+        outcome = run(kube_api, kube, state)
+        assert outcome.decision is not None
+        given = outcome.decision.input("checkout")
+        assert given.load == pytest.approx(last)
+        # The forecaster learnt the 4 h ramp before its first live value, so the trend model
+        # already passes its accuracy gate (alone, it would wait an hour for scored buckets).
+        forecaster = state.memory.of("checkout").forecaster
+        assert forecaster is not None and forecaster.state.first_time is not None
+        assert forecaster.state.first_time < start + 120
+        assert given.forecast is not None and given.forecast.method == "trend"
+        assert conditions(outcome)["MetricsAvailable"] == ("True", "AllLoadsRead")
+
+        # Both the instant and the range query carried the token from the Secret.
+        seen = proxy.requests("/api/v1/")
+        assert {path.split("?")[0] for path, _ in seen} == {"/api/v1/query", "/api/v1/query_range"}
+        assert {h.get("authorization") for _, h in seen} == {"Bearer s3cret"}
+        # The history is read once per workload, not every reconcile.
+        run(kube_api, kube, state)
+        assert len(proxy.requests("/api/v1/query_range")) == 1
+        assert len(proxy.requests("/api/v1/query?")) == 2
+
+        # Basic auth from a Secret.
+        kube_api.patch(
+            *("peakpilot.io/v1alpha1", "scalingpolicies", NS, "peak"),
+            {
+                "spec": {
+                    "prometheus": {
+                        "auth": {
+                            "bearerTokenSecret": None,
+                            "basicAuth": {
+                                "username": {"name": "prom-basic", "key": "user"},
+                                "password": {"name": "prom-basic", "key": "password"},
+                            },
+                        }
+                    }
+                }
+            },
+        )
+        run(kube_api, kube, state)
+        _, headers = proxy.requests("/api/v1/query?")[-1]
+        assert headers["authorization"] == "Basic " + base64.b64encode(b"pilot:pa55").decode()
+
+        # A missing Secret is a metric failure that names it; nothing scales down.
+        kube_api.patch(
+            *("peakpilot.io/v1alpha1", "scalingpolicies", NS, "peak"),
+            {
+                "spec": {
+                    "prometheus": {
+                        "auth": {
+                            "basicAuth": None,
+                            "bearerTokenSecret": {"name": "gone", "key": "t"},
+                        }
+                    }
+                }
+            },
+        )
+        calls = len(proxy.requests())
+        outcome = run(kube_api, kube, state)
+    assert conditions(outcome)["MetricsAvailable"] == ("False", "MetricsUnavailable")
+    message = {c["type"]: c["message"] for c in outcome.status["conditions"]}["MetricsAvailable"]
+    assert "credentials: Secret gone: not found" in message
+    assert len(proxy.requests()) == calls  # no query without its credentials
+    assert all(d.desired >= d.current for d in outcome.decision.plan.workloads)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("action", "current", "expected"),
+    [
+        ({"action": "HoldLastKnown", "ttl": "10m"}, 10, 10),
+        ({"action": "Current"}, 10, 10),
+        ({"action": "Static", "replicas": 5}, 10, 10),
+        ({"action": "Static", "replicas": 5}, 3, 5),
+    ],
+    ids=["hold-no-history", "current", "static-below-current", "static-above-current"],
+)
+def test_metric_failure_never_scales_down(
+    kube_api: EmulatedCluster,
+    kube_client: Any,
+    action: dict[str, Any],
+    current: int,
+    expected: int,
+) -> None:
+    nothing_there = f"http://127.0.0.1:{free_port()}"  # connection refused
+    kube_api.create(deployment(NS, "checkout", current))
+    kube_api.create(
+        policy(NS, "peak", nothing_there, [workload("checkout")], onMetricFailure=action)
+    )
+    outcome = run(kube_api, Kube(kube_client), PolicyState())
+    assert replicas(kube_api, NS, "checkout") == expected
+    assert conditions(outcome)["MetricsAvailable"] == ("False", "MetricsUnavailable")
+    assert conditions(outcome)["FallbackActive"] == ("True", "MetricFallback")
+    assert [e.reason for e in outcome.events if e.type == "Warning"] == ["MetricsUnavailable"]
+
+
+def test_held_value_expires_into_current_replicas(
+    kube_api: EmulatedCluster, kube_client: Any, prometheus_factory: PrometheusFactory
+) -> None:
+    server, _, _ = backfilled(prometheus_factory, {"checkout": 400})
+    kube_api.create(deployment(NS, "checkout", 2))
+    failure = {"action": "HoldLastKnown", "ttl": "1m"}
+    kube_api.create(policy(NS, "peak", server.url, [workload("checkout")], onMetricFailure=failure))
+    kube, state = Kube(kube_client), PolicyState()
+    first = run(kube_api, kube, state)
+    assert first.decision is not None and first.decision.input("checkout").source == "observed"
+    assert replicas(kube_api, NS, "checkout") == 13
+    server.stop()
+    body = kube_api.stored("peakpilot.io/v1alpha1", "scalingpolicies", NS, "peak")
+    t0 = time.time()
+    held = reconcile(kube, body, state, now=t0 + 30)
+    assert held.decision is not None and held.decision.input("checkout").source == "held"
+    expired = reconcile(kube, body, state, now=t0 + 120)
+    assert expired.decision is not None and expired.decision.input("checkout").source == "missing"
+    assert replica_history(kube_api, NS, "checkout") == [2, 13]
+    # One warning when the metric went missing, not one per reconcile.
+    assert [e.reason for e in held.events + expired.events] == ["MetricsUnavailable"]
+
+
+def test_solver_overrun_falls_back_to_the_greedy_plan(
+    kube_api: EmulatedCluster, kube_client: Any, prometheus_factory: PrometheusFactory
+) -> None:
+    server, _, _ = backfilled(prometheus_factory, {"checkout": 400, "catalog": 400})
+    for app in ("checkout", "catalog"):
+        kube_api.create(deployment(NS, app, 2))
+    shared = [
+        workload("checkout", priority=10, cost={"perReplicaHour": 1}),
+        workload("catalog", priority=1, cost={"perReplicaHour": 1}),
+    ]
+    kube_api.create(policy(NS, "peak", server.url, shared, budget={"maxCostPerHour": 20}))
+    kube, state = Kube(kube_client), PolicyState()
+    no_time = SolveOptions(deadline=0.0)  # the solver cannot answer in time
+    outcome = run(kube_api, kube, state, options=no_time)
+    assert conditions(outcome)["FallbackActive"] == ("True", "GreedyPlan")
+    fallback = {c["type"]: c["message"] for c in outcome.status["conditions"]}["FallbackActive"]
+    assert fallback.startswith("greedy plan: the solver") and "deadline" in fallback
+    assert outcome.status["lastPlan"]["solver"]["usedGreedy"] is True
+    assert [e.reason for e in outcome.events if e.type == "Warning"] == ["GreedyPlan"]
+    # The greedy plan is applied, within the budget.
+    assert replicas(kube_api, NS, "checkout") + replicas(kube_api, NS, "catalog") <= 20
+    assert conditions(outcome)["BudgetBinding"] == ("True", "Binding")
+    # A solver that answers again clears the condition.
+    again = run(kube_api, kube, state)
+    assert conditions(again)["FallbackActive"] == ("False", "None")
+
+
+def test_scale_conflicts_are_retried_and_a_concurrent_resize_is_left_alone(
+    kube_api: EmulatedCluster, kube_client: Any, prometheus_factory: PrometheusFactory
+) -> None:
+    server, _, _ = backfilled(prometheus_factory, {"checkout": 400, "cart": 400})
+    for app in ("checkout", "cart"):
+        kube_api.create(deployment(NS, app, 2))
+    kube_api.create(
+        policy(
+            NS,
+            "peak",
+            server.url,
+            [workload("checkout"), workload("cart")],
+            behavior=FAST_BEHAVIOR,
+        )
+    )
+    conflict = kube_api.fail(
+        Fault(
+            status=409,
+            method="PATCH",
+            plural="deployments",
+            name="checkout",
+            subresource="scale",
+            times=1,
+        )
+    )
+
+    class SomeoneElse(Kube):
+        """Between the observation and the write, a person resizes cart to 5."""
+
+        def set_replicas(
+            self, target: Target, replicas: int, expected: int, attempts: int = 3
+        ) -> int:
+            if target.name == "cart":
+                kube_api.patch("apps/v1", "deployments", NS, "cart", {"spec": {"replicas": 5}})
+            return super().set_replicas(target, replicas, expected, attempts)
+
+    outcome = run(kube_api, SomeoneElse(kube_client), PolicyState())
+    assert conflict.hits == 1
+    assert replicas(kube_api, NS, "checkout") == 13  # retried after the 409
+    assert replica_history(kube_api, NS, "cart") == [2, 5]  # the person's count stands
+    assert conditions(outcome)["Ready"] == ("False", "WorkloadProblems")
+    (failed,) = [e for e in outcome.events if e.reason == "ScaleFailed"]
+    assert "resized to 5 by someone else" in failed.message
+    assert [e.reason for e in outcome.events if e.type == "Normal"] == ["ScaledUp"]
