@@ -63,13 +63,13 @@ def print_comparison(
 ) -> None:
     """Per workload and in total, PeakPilot against the HPA; then how PeakPilot sized demand."""
     end = replay.start + replay.steps * replay.step
-    table = Table(
-        title=(
-            f"PeakPilot vs HPA (target {replay.baseline_target:g}) on {escape(policy_name)}, "
-            f"{iso(replay.start)} to {iso(end)}, {replay.steps:,} steps of {replay.step:g}s"
-        ),
-        title_justify="left",
+    console.print(
+        f"[bold]PeakPilot vs HPA (target {replay.baseline_target:g}) on {escape(policy_name)}[/]: "
+        f"{iso(replay.start)} to {iso(end)}, {replay.steps:,} steps of {replay.step:g}s",
+        highlight=False,
+        soft_wrap=True,
     )
+    table = Table()
     for col in (
         "workload",
         "controller",
