@@ -6,6 +6,7 @@ API errors to `KubeError` with a message a person can act on.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -164,9 +165,10 @@ class Kube:
 
     # -- ownership
 
-    def owners(self, target: Target) -> list[str]:
-        """Other autoscalers that target the same object (HPAs, KEDA ScaledObjects)."""
-        found: list[str] = []
+    def autoscalers(self, namespace: str) -> list[tuple[str, str, dict[str, Any]]]:
+        """Other autoscalers in a namespace (HPAs, KEDA ScaledObjects): (kind, name, the
+        scaleTargetRef). Listed once per reconcile, whatever the number of workloads."""
+        found: list[tuple[str, str, dict[str, Any]]] = []
         sources = (
             ("HorizontalPodAutoscaler", "autoscaling", "v2", "horizontalpodautoscalers"),
             ("ScaledObject", "keda.sh", "v1alpha1", "scaledobjects"),
@@ -174,7 +176,7 @@ class Kube:
         for kind, group, version, plural in sources:
             try:
                 listing = self.custom.list_namespaced_custom_object(
-                    group, version, target.namespace, plural
+                    group, version, namespace, plural
                 )
                 items = cast(dict[str, Any], listing).get("items", [])
             except ApiException as exc:
@@ -183,10 +185,22 @@ class Kube:
                 raise _error(exc, f"listing {kind}s") from exc
             for item in items:
                 ref = (item.get("spec") or {}).get("scaleTargetRef") or {}
-                kind_ok = ref.get("kind", "Deployment") == target.kind
-                if kind_ok and ref.get("name") == target.name:
-                    found.append(f"{kind}/{item['metadata']['name']}")
+                found.append((kind, str(item["metadata"]["name"]), dict(ref)))
         return found
+
+    def owners(
+        self,
+        target: Target,
+        autoscalers: Sequence[tuple[str, str, Mapping[str, Any]]] | None = None,
+    ) -> list[str]:
+        """The autoscalers (from `autoscalers`, or listed now) that scale the same object."""
+        if autoscalers is None:
+            autoscalers = self.autoscalers(target.namespace)
+        return [
+            f"{kind}/{name}"
+            for kind, name, ref in autoscalers
+            if ref.get("kind", "Deployment") == target.kind and ref.get("name") == target.name
+        ]
 
     # -- secrets and status
 

@@ -237,6 +237,7 @@ def reconcile(
             source.close()
 
     # -- observe: targets, their replicas and who else scales them
+    autoscalers: list[tuple[str, str, dict[str, Any]]] | KubeError | None = None
     for w in spec.workloads:
         target = Target(w.target_ref.api_version, w.target_ref.kind, w.target_ref.name, namespace)
         targets[w.name] = target
@@ -257,11 +258,16 @@ def reconcile(
             hold = f"paused ({PAUSED_ANNOTATION} on {target})"
             paused_workloads.append(w.name)
         elif not _truthy(target_annotations.get(TAKE_OVER_ANNOTATION)):
-            try:
-                owners = kube.owners(target)
-            except KubeError as exc:
+            if autoscalers is None:  # once per reconcile, on the first workload that asks
+                try:
+                    autoscalers = kube.autoscalers(namespace)
+                except KubeError as exc:
+                    autoscalers = exc
+            if isinstance(autoscalers, KubeError):
                 owners = []
-                problems.append(f"{w.name}: ownership check failed: {exc}")
+                problems.append(f"{w.name}: ownership check failed: {autoscalers}")
+            else:
+                owners = kube.owners(target, autoscalers)
             if owners:
                 hold = f"owned by {', '.join(owners)}"
                 problems.append(

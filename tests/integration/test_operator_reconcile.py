@@ -285,3 +285,43 @@ def test_scale_conflicts_are_retried_and_a_concurrent_resize_is_left_alone(
     (failed,) = [e for e in outcome.events if e.reason == "ScaleFailed"]
     assert "resized to 5 by someone else" in failed.message
     assert [e.reason for e in outcome.events if e.type == "Normal"] == ["ScaledUp"]
+
+
+def test_a_keda_scaled_object_owns_its_target_until_taken_over(
+    kube_api: EmulatedCluster, kube_client: Any, prometheus_factory: PrometheusFactory
+) -> None:
+    server, _, _ = backfilled(prometheus_factory, {"checkout": 400, "cart": 400})
+    kube_api.register_resource("keda.sh/v1alpha1", "scaledobjects", "ScaledObject")
+    for app in ("checkout", "cart"):
+        kube_api.create(deployment(NS, app, 2))
+    kube_api.create(
+        {
+            "apiVersion": "keda.sh/v1alpha1",
+            "kind": "ScaledObject",
+            "metadata": {"name": "checkout-so", "namespace": NS},
+            "spec": {  # kind defaults to Deployment, as in KEDA
+                "scaleTargetRef": {"name": "checkout"},
+                "triggers": [{"type": "cpu", "metadata": {"value": "60"}}],
+            },
+        }
+    )
+    kube_api.create(policy(NS, "peak", server.url, [workload("checkout"), workload("cart")]))
+    kube, state = Kube(kube_client), PolicyState()
+
+    def listings() -> int:
+        return len(kube_api.requests(lambda r: r.action == "LIST" and r.plural == "scaledobjects"))
+
+    refused = run(kube_api, kube, state)
+    assert conditions(refused)["Ready"] == ("False", "WorkloadProblems")
+    message = {c["type"]: c["message"] for c in refused.status["conditions"]}["Ready"]
+    assert "checkout: Deployment/checkout is already scaled by ScaledObject/checkout-so" in message
+    assert "peakpilot.io/take-over=true" in message
+    assert listings() == 1  # one listing per reconcile, not one per workload
+    assert replica_history(kube_api, NS, "checkout") == [2]
+    assert replicas(kube_api, NS, "cart") == 13  # the other workload is not held back
+
+    annotation = {"metadata": {"annotations": {"peakpilot.io/take-over": "true"}}}
+    kube_api.patch("apps/v1", "deployments", NS, "checkout", annotation)
+    taken = run(kube_api, kube, state)
+    assert replicas(kube_api, NS, "checkout") == 13
+    assert conditions(taken)["Ready"] == ("True", "Reconciled")
