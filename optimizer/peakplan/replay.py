@@ -35,7 +35,6 @@ from peakplan.scoring import PodModel, Score, score, total
 from peakplan.trace import Trace
 
 Progress = Callable[[int, int], None]
-CONTROLLERS = ("peakpilot", "hpa")
 
 
 @dataclass(frozen=True)
@@ -162,6 +161,94 @@ def initial_replicas(
     return out
 
 
+@dataclass(frozen=True)
+class _Window:
+    """What both controllers are replayed on: the steps, the demand, the lagged observations."""
+
+    names: tuple[str, ...]
+    start: float
+    steps: int
+    demand: Mapping[str, list[float]]  # requests/s per step: what the pods must serve
+    seen: Mapping[str, list[float | None]]  # what Prometheus shows per step: the lagged load
+    initial: Mapping[str, int]
+
+
+def _window(policy: Policy, traces: Mapping[str, Trace], settings: ReplaySettings) -> _Window:
+    names = tuple(wp.name for wp in policy.workloads)
+    missing = [n for n in names if n not in traces]
+    if missing:
+        raise ValueError(f"no trace for workload(s) {', '.join(missing)}")
+    start, end = window({n: traces[n] for n in names}, settings)
+    step, lag = settings.step, settings.metrics_lag
+    steps = max(1, math.ceil((end - start) / step - 1e-9))
+    times = [start + k * step for k in range(steps)]
+    return _Window(
+        names=names,
+        start=start,
+        steps=steps,
+        demand={n: [traces[n].rate(t) for t in times] for n in names},
+        seen={n: [traces[n].observed(t - lag) for t in times] for n in names},
+        initial=initial_replicas(policy, traces, start, settings.baseline_target),
+    )
+
+
+def _scored(
+    policy: Policy,
+    w: _Window,
+    step: float,
+    desired: Mapping[str, list[int]],
+    extra: Mapping[str, Mapping[str, Any]] | None = None,
+) -> ControllerRun:
+    runs: dict[str, Series] = {}
+    for n in w.names:
+        wp = policy.workload(n)
+        s = score(
+            step,
+            w.demand[n],
+            desired[n],
+            startup=wp.startup,
+            capacity=wp.capacity,
+            min_replicas=wp.min_replicas,
+            initial_replicas=w.initial[n],
+        )
+        details = dict(extra[n]) if extra is not None else {}
+        runs[n] = Series(tuple(w.demand[n]), tuple(desired[n]), s.ready, s, details)
+    return ControllerRun(runs, total(r.score for r in runs.values()))
+
+
+def _hpa(
+    policy: Policy, w: _Window, settings: ReplaySettings, target: float
+) -> dict[str, list[int]]:
+    """The HPA on the same observations, from the same replicas."""
+    out: dict[str, list[int]] = {}
+    for n in w.names:
+        wp = policy.workload(n)
+        config = HpaConfig(
+            capacity=wp.capacity,
+            target_utilization=target,
+            min_replicas=wp.min_replicas,
+            max_replicas=wp.max_replicas,
+            metric_lag=0.0,  # the replay applies the lag to both controllers alike
+        )
+        hpa = Hpa(config, w.initial[n])
+        out[n] = [hpa.step(w.start + k * settings.step, load) for k, load in enumerate(w.seen[n])]
+    return out
+
+
+def baseline(
+    policy: Policy,
+    traces: Mapping[str, Trace],
+    settings: ReplaySettings | None = None,
+    target: float | None = None,
+) -> ControllerRun:
+    """The HPA alone at `target` (default the settings' baseline target), as `replay` runs it:
+    the same window, observations and initial replicas (those follow the settings' target)."""
+    settings = settings or ReplaySettings()
+    w = _window(policy, traces, settings)
+    chosen = settings.baseline_target if target is None else target
+    return _scored(policy, w, settings.step, _hpa(policy, w, settings, chosen))
+
+
 def replay(
     policy: Policy,
     traces: Mapping[str, Trace],
@@ -170,100 +257,68 @@ def replay(
 ) -> Replay:
     """Replay `traces` (one per workload of `policy`) through PeakPilot and the HPA."""
     settings = settings or ReplaySettings()
-    names = [wp.name for wp in policy.workloads]
-    missing = [n for n in names if n not in traces]
-    if missing:
-        raise ValueError(f"no trace for workload(s) {', '.join(missing)}")
-    start, end = window({n: traces[n] for n in names}, settings)
-    step, lag = settings.step, settings.metrics_lag
-    steps = max(1, math.ceil((end - start) / step - 1e-9))
-    initial = initial_replicas(policy, traces, start, settings.baseline_target)
+    w = _window(policy, traces, settings)
+    names, step = w.names, settings.step
 
     memory = Memory()
     if settings.warm:
         for n in names:
-            warm(policy, memory, n, _history(policy, traces[n], start, step, lag))
-    pods = {n: PodModel(step, policy.workload(n).startup, initial[n]) for n in names}
-    hpas = {
-        n: Hpa(
-            HpaConfig(
-                capacity=policy.workload(n).capacity,
-                target_utilization=settings.baseline_target,
-                min_replicas=policy.workload(n).min_replicas,
-                max_replicas=policy.workload(n).max_replicas,
-                metric_lag=0.0,  # the replay applies the lag to both controllers alike
-            ),
-            initial[n],
-        )
-        for n in names
-    }
-    current = dict(initial)
-    demand: dict[str, list[float]] = {n: [] for n in names}
-    desired: dict[str, dict[str, list[int]]] = {c: {n: [] for n in names} for c in CONTROLLERS}
+            history = _history(policy, traces[n], w.start, step, settings.metrics_lag)
+            warm(policy, memory, n, history)
+    pods = {n: PodModel(step, policy.workload(n).startup, w.initial[n]) for n in names}
+    current = dict(w.initial)
+    desired: dict[str, list[int]] = {n: [] for n in names}
     methods: dict[str, Counter[str]] = {n: Counter() for n in names}
     bases: dict[str, Counter[str]] = {n: Counter() for n in names}
     surging = dict.fromkeys(names, 0)
-    every = max(1, steps // 200)
+    every = max(1, w.steps // 200)
 
-    for k in range(steps):
-        t = start + k * step
+    for k in range(w.steps):
+        t = w.start + k * step
         seen: dict[str, WorkloadObservation] = {}
         for n in names:
-            tr = traces[n]
-            demand[n].append(tr.rate(t))
-            load = tr.observed(t - lag)
+            load = w.seen[n][k]
             error = None if load is not None else "no sample in the trace"
             seen[n] = WorkloadObservation(current[n], load, error, ready=pods[n].ready(k))
-            desired["hpa"][n].append(hpas[n].step(t, load))
         decision = decide(policy, Observation(t, seen), memory, settings.options, applies=True)
         for d in decision.plan.workloads:
             current[d.name] = d.desired
             pods[d.name].scale(k, d.desired)
-            desired["peakpilot"][d.name].append(d.desired)
+            desired[d.name].append(d.desired)
             given = decision.input(d.name)
             if given.forecast is not None:
                 methods[d.name][given.forecast.method] += 1
                 bases[d.name][given.forecast.basis] += 1
             surging[d.name] += given.surge is not None
-        if progress is not None and (k % every == 0 or k == steps - 1):
-            progress(k + 1, steps)
+        if progress is not None and (k % every == 0 or k == w.steps - 1):
+            progress(k + 1, w.steps)
 
-    controllers: dict[str, ControllerRun] = {}
-    for c in CONTROLLERS:
-        runs: dict[str, Series] = {}
-        for n in names:
-            wp = policy.workload(n)
-            s = score(
-                step,
-                demand[n],
-                desired[c][n],
-                startup=wp.startup,
-                capacity=wp.capacity,
-                min_replicas=wp.min_replicas,
-                initial_replicas=initial[n],
-            )
-            extra: dict[str, Any] = {}
-            if c == "peakpilot":
-                extra = {
-                    "forecast_methods": dict(methods[n]),
-                    "sized_by": dict(bases[n]),
-                    "surge_steps": surging[n],
-                }
-            runs[n] = Series(tuple(demand[n]), tuple(desired[c][n]), s.ready, s, extra)
-        controllers[c] = ControllerRun(runs, total(r.score for r in runs.values()))
+    extra = {
+        n: {
+            "forecast_methods": dict(methods[n]),
+            "sized_by": dict(bases[n]),
+            "surge_steps": surging[n],
+        }
+        for n in names
+    }
+    controllers = {
+        "peakpilot": _scored(policy, w, step, desired, extra),
+        "hpa": _scored(policy, w, step, _hpa(policy, w, settings, settings.baseline_target)),
+    }
+    end = w.start + w.steps * step
     events = tuple(
-        (e.name, e.start - start, e.end - start)
+        (e.name, e.start - w.start, e.end - w.start)
         for e in policy.events
-        if e.end > start and e.start < end
+        if e.end > w.start and e.start < end
     )
     return Replay(
         step=step,
-        start=start,
-        steps=steps,
-        initial=initial,
+        start=w.start,
+        steps=w.steps,
+        initial=dict(w.initial),
         controllers=controllers,
         events=events,
-        metrics_lag=lag,
+        metrics_lag=settings.metrics_lag,
         baseline_target=settings.baseline_target,
     )
 

@@ -23,7 +23,7 @@ from peakplan.policy import (
     StepLimit,
     WorkloadPolicy,
 )
-from peakplan.replay import ReplaySettings, replay
+from peakplan.replay import ReplaySettings, baseline, replay
 from peakplan.scoring import score
 from peakplan.trace import Trace
 
@@ -208,3 +208,13 @@ def test_a_window_outside_the_trace_is_an_error(
 def test_every_workload_needs_a_trace() -> None:
     with pytest.raises(ValueError, match="no trace for workload"):
         replay(Policy((WEB,)), {}, ReplaySettings(step=STEP))
+
+
+def test_the_baseline_alone_is_the_replays_hpa_and_other_targets_start_alike() -> None:
+    trace = noisy_trace(20)
+    settings = ReplaySettings(step=STEP)
+    full = replay(Policy((WEB,)), {"web": trace}, settings)
+    assert baseline(Policy((WEB,)), {"web": trace}, settings) == full.controllers["hpa"]
+    wider = baseline(Policy((WEB,)), {"web": trace}, settings, target=0.5)
+    assert wider.workloads["web"].desired[0] >= full.controllers["hpa"].workloads["web"].desired[0]
+    assert wider.total.billed_replica_seconds > full.controllers["hpa"].total.billed_replica_seconds
