@@ -1,0 +1,385 @@
+"""The operator's reaction time to a load step, and its memory with many policies.
+
+The same real parts as the integration tests (tests/integration/harness): a real Prometheus
+scraping an in-process load exporter every second, the Kubernetes API emulated by kmock's
+KubernetesEmulator over HTTP, and the product operator as a process
+(`python -m peakpilot.cli operator --standalone -A --kubeconfig ...`).
+
+- reaction: one policy at a 5 s interval; the load steps up (+200 rps each time) at a random phase
+  of the reconcile loop; measured from the first Prometheus sample holding the new load (its
+  scrape timestamp) to the moment the Deployment's spec.replicas changes through /scale (polled
+  every 10 ms), and from the step at the source. Target: interval + 1 s.
+- memory: 50 policies of 5 workloads each (default 15 s interval, default forecast, a cost budget
+  that binds for about half of them), the operator's resident set (VmRSS, sampled every second,
+  and the kernel's high-water mark VmHWM) once every policy has reconciled 3 times, then over a
+  60 s window, with its CPU time and the achieved reconcile period. Target: <= 200 MB RSS.
+
+    python bench/reaction.py                     # both
+    python bench/reaction.py --only reaction --trials 20 --interval 5
+    python bench/reaction.py --only memory --policies 50 --workloads 5
+
+Needs the Debian `prometheus` package (prometheus, promtool) and the `test` extra (kmock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+
+from harness import EmulatedCluster, LoadExporter, PrometheusServer, wait_until  # noqa: E402
+from harness.peakpilot import (  # noqa: E402
+    FAST_BEHAVIOR,
+    PeakPilotProcess,
+    PolicyProbe,
+    deployment,
+    policy,
+    workload,
+)
+
+GAUGE = "app_load_requests_per_second"
+
+
+def scalingpolicy_crd() -> dict[str, Any]:
+    for path in sorted((REPO / "crds").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if isinstance(doc, Mapping) and doc.get("kind") == "CustomResourceDefinition":
+                return dict(doc)
+    raise SystemExit("no CRD in crds/: run `peakpilot crd`")
+
+
+@dataclass
+class Rig:
+    workdir: Path
+    exporter: LoadExporter
+    prometheus: PrometheusServer
+    cluster: EmulatedCluster
+
+    def operator(self, name: str) -> PeakPilotProcess:
+        process = PeakPilotProcess(
+            workdir=self.workdir / name,
+            kubeconfig=self.cluster.kubeconfig,
+            env=self.cluster.env(),
+            name=name,
+        )
+        process.start()
+        process.wait_ready(timeout=60)
+        return process
+
+
+@contextmanager
+def rig() -> Iterator[Rig]:
+    workdir = Path(tempfile.mkdtemp(prefix="peakpilot-bench-"))
+    exporter = LoadExporter().start()
+    prometheus = PrometheusServer(workdir / "prometheus", targets=[exporter.target])
+    cluster = EmulatedCluster(workdir / "kube")
+    try:
+        prometheus.start()
+        cluster.start()
+        cluster.register_crd(scalingpolicy_crd())
+        yield Rig(workdir, exporter, prometheus, cluster)
+    finally:
+        cluster.stop()
+        prometheus.stop()
+        exporter.stop()
+        if os.environ.get("PEAKPILOT_KEEP_TMP") == "1":
+            print(f"kept {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _replicas(cluster: EmulatedCluster, namespace: str, name: str) -> int:
+    return int(cluster.stored("apps/v1", "deployments", namespace, name)["spec"]["replicas"])
+
+
+def _first_sample_at(prometheus: PrometheusServer, app: str, value: float, after: float) -> float:
+    """Timestamp of the first scraped sample of ``app``'s load equal to ``value``."""
+    result = prometheus.query(f'{GAUGE}{{app="{app}"}}[2m]')
+    for stamp, raw in result[0]["values"]:
+        if float(stamp) >= after - 1.5 and float(raw) == value:
+            return float(stamp)
+    raise RuntimeError(f"no sample of {app} at {value} in Prometheus")
+
+
+# -- reaction --
+
+
+@dataclass(frozen=True)
+class Trial:
+    load: float
+    from_prometheus: float  # first sample with the new load -> spec.replicas changed
+    from_source: float  # exporter's value changed -> spec.replicas changed
+    replicas: tuple[int, int]
+
+
+def reaction(r: Rig, *, trials: int, interval: float, seed: int = 1) -> list[Trial]:
+    rng = random.Random(seed)
+    ns, app = "bench", "checkout"
+    load = 40.0
+    r.exporter.set_rate(app, load)
+    r.cluster.create(deployment(ns, app, 2))
+    behavior = {"scaleUp": FAST_BEHAVIOR["scaleUp"]}  # a step is never capped by a rate limit
+    spec = policy(
+        ns,
+        "reaction",
+        r.prometheus.url,
+        [workload(app, max_replicas=5000)],
+        interval=f"{interval:g}s",
+        behavior=behavior,
+        forecast={},  # the defaults: auto, 7 d of history
+    )
+    r.cluster.create(spec)
+    operator = r.operator("operator-reaction")
+    probe = PolicyProbe(r.cluster, ns, "reaction")
+    try:
+        probe.wait_condition("MetricsAvailable", "True", timeout=60)
+        probe.wait_reconciles(2, timeout=4 * interval + 10)
+        results = []
+        for _ in range(trials):
+            time.sleep(rng.uniform(0.0, interval))  # a random phase of the reconcile loop
+            before = _replicas(r.cluster, ns, app)
+            load += 200.0
+            stepped = time.time()
+            r.exporter.set_rate(app, load)
+
+            def changed(before: int = before) -> int | None:
+                now = _replicas(r.cluster, ns, app)
+                return now if now != before else None
+
+            after = wait_until(
+                changed,
+                timeout=4 * interval + 10,
+                interval=0.01,
+                what="the /scale patch",
+            )
+            patched = time.time()
+            seen = _first_sample_at(r.prometheus, app, load, stepped)
+            results.append(Trial(load, patched - seen, patched - stepped, (before, after)))
+        return results
+    finally:
+        operator.stop()
+        r.cluster.delete(*probe.ref)
+
+
+# -- memory --
+
+
+def _proc_status(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM in kB."""
+    out: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0])
+    return out
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+@dataclass(frozen=True)
+class MemoryResult:
+    policies: int
+    workloads: int
+    binding: int  # policies whose budget binds
+    idle_mb: float  # operator started, no policy
+    settled_mb: float  # every policy reconciled 3 times
+    max_mb: float  # highest VmRSS sampled over the window
+    hwm_mb: float  # VmHWM at the end (the kernel's peak)
+    cpu_share: float  # CPU seconds per second over the window (1.0 = one core)
+    period: float  # achieved mean seconds between reconciles of a policy
+    window: float
+
+
+def memory(
+    r: Rig, *, policies: int, workloads: int, interval: float, window: float, seed: int = 1
+) -> MemoryResult:
+    rng = random.Random(seed)
+    operator = r.operator("operator-memory")
+    pid = operator.pid
+    assert pid is not None
+    time.sleep(3.0)  # idle: imports done, watches open
+    idle = _proc_status(pid)["VmRSS"] / 1024
+    binding = 0
+    names = []
+    for i in range(policies):
+        ns = f"team-{i:02d}"
+        spec_workloads = []
+        need = 0.0
+        for j in range(workloads):
+            app = f"p{i:02d}-w{j}"
+            load = rng.uniform(20.0, 400.0)
+            r.exporter.set_rate(app, load)
+            r.cluster.create(deployment(ns, app, max(1, math.ceil(load / 32))))
+            price = rng.choice([0.05, 0.1, 0.2])
+            need += math.ceil(load / 32) * price
+            spec_workloads.append(
+                workload(
+                    app,
+                    max_replicas=200,
+                    priority=rng.choice([1, 5, 10, 40]),
+                    cost={"perReplicaHour": price},
+                    resources={"cpu": "500m", "memory": "1Gi"},
+                )
+            )
+        budget = round(need * (0.8 if i % 2 == 0 else 1.5), 2)  # binds for even policies
+        binding += i % 2 == 0
+        spec = policy(
+            ns,
+            "p",
+            r.prometheus.url,
+            spec_workloads,
+            interval=f"{interval:g}s",
+            budget={"maxCostPerHour": budget},
+            behavior={},  # the defaults (HPA's)
+            forecast={},  # the defaults: auto, 7 d of history
+        )
+        r.cluster.create(spec)
+        names.append(ns)
+
+    def reconciles() -> Counter[str]:
+        patches = r.cluster.requests(
+            lambda q: (
+                q.method == "PATCH" and q.plural == "scalingpolicies" and q.subresource == "status"
+            )
+        )
+        return Counter(q.namespace or "" for q in patches)
+
+    try:
+        wait_until(
+            lambda: all(reconciles()[ns] >= 3 for ns in names),
+            timeout=6 * interval + 120,
+            interval=1.0,
+            what="3 reconciles of every policy",
+        )
+        settled = _proc_status(pid)["VmRSS"] / 1024
+        start_count = sum(reconciles().values())
+        start_cpu, started = _cpu_seconds(pid), time.monotonic()
+        peak = settled
+        while time.monotonic() - started < window:
+            time.sleep(1.0)
+            peak = max(peak, _proc_status(pid)["VmRSS"] / 1024)
+        elapsed = time.monotonic() - started
+        cpu = (_cpu_seconds(pid) - start_cpu) / elapsed
+        done = sum(reconciles().values()) - start_count
+        hwm = _proc_status(pid)["VmHWM"] / 1024
+        period = elapsed * policies / done if done else math.inf
+        return MemoryResult(
+            policies, workloads, binding, idle, settled, peak, hwm, cpu, period, elapsed
+        )
+    finally:
+        operator.stop()
+        if "Traceback" in operator.log():
+            print(operator.log_tail(40), file=sys.stderr)
+
+
+# -- output --
+
+
+def _environment() -> str:
+    from importlib.metadata import version
+
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"kopf {version('kopf')}, prometheus {_prometheus_version()}, "
+        f"load average {os.getloadavg()[0]:.2f} at the end"
+    )
+
+
+def _prometheus_version() -> str:
+    import subprocess
+
+    out = subprocess.run(["prometheus", "--version"], capture_output=True, text=True).stdout
+    return out.split()[2] if len(out.split()) > 2 else "?"
+
+
+def print_reaction(trials: list[Trial], interval: float) -> None:
+    print(f"Reaction at a {interval:g} s interval ({len(trials)} load steps):\n")
+    print("| step | load rps | replicas | Prometheus sample -> /scale s | source -> /scale s |")
+    print("|---|---|---|---|---|")
+    for i, t in enumerate(trials, 1):
+        before, after = t.replicas
+        print(
+            f"| {i} | {t.load:g} | {before} -> {after} | {t.from_prometheus:.2f} "
+            f"| {t.from_source:.2f} |"
+        )
+    prom = sorted(t.from_prometheus for t in trials)
+    source = sorted(t.from_source for t in trials)
+    print()
+    print("| from | mean s | median s | p90 s | max s | target s |")
+    print("|---|---|---|---|---|---|")
+    for label, values in (("Prometheus sample", prom), ("load step at the source", source)):
+        p90 = values[min(len(values) - 1, math.ceil(0.9 * len(values)) - 1)]
+        print(
+            f"| {label} | {statistics.mean(values):.2f} | {statistics.median(values):.2f} "
+            f"| {p90:.2f} | {values[-1]:.2f} | {interval + 1:g} |"
+        )
+    print()
+
+
+def print_memory(m: MemoryResult, interval: float) -> None:
+    print(
+        f"Memory with {m.policies} policies x {m.workloads} workloads "
+        f"({m.binding} with a binding budget), {interval:g} s interval:\n"
+    )
+    print(
+        "| RSS idle MB | RSS after 3 reconciles each MB | max RSS over "
+        f"{m.window:.0f} s MB | VmHWM MB | CPU (cores) | reconcile period s | target |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    print(
+        f"| {m.idle_mb:.0f} | {m.settled_mb:.0f} | {m.max_mb:.0f} | {m.hwm_mb:.0f} "
+        f"| {m.cpu_share:.2f} | {m.period:.1f} | <= 200 MB |"
+    )
+    print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", choices=["reaction", "memory"])
+    parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--interval", type=float, default=5.0, help="reaction: policy interval")
+    parser.add_argument("--policies", type=int, default=50)
+    parser.add_argument("--workloads", type=int, default=5)
+    parser.add_argument("--memory-interval", type=float, default=15.0)
+    parser.add_argument("--window", type=float, default=60.0, help="memory: seconds measured")
+    args = parser.parse_args()
+    if args.only in (None, "reaction"):
+        with rig() as r:
+            trials = reaction(r, trials=args.trials, interval=args.interval)
+        print_reaction(trials, args.interval)
+    if args.only in (None, "memory"):
+        with rig() as r:
+            result = memory(
+                r,
+                policies=args.policies,
+                workloads=args.workloads,
+                interval=args.memory_interval,
+                window=args.window,
+            )
+        print_memory(result, args.memory_interval)
+    print(_environment())
+
+
+if __name__ == "__main__":
+    main()
