@@ -258,7 +258,6 @@ def _workload(
         (down_floor, "the scale-down limits (behavior.scaleDown)"),
         (floor, f"event {floor_event} minReplicas"),
         (missing_floor, "current replicas (load unavailable)"),
-        (current if surging else 0, "current replicas (surge: no scale-down until calm)"),
     ):
         if value > lo:
             lo, floor_reason = value, why
@@ -301,6 +300,24 @@ def _workload(
     return workload, given, own_floor
 
 
+SURGE_FLOOR = "current replicas (surge: no scale-down until calm)"
+
+
+def _hold_surges(
+    workloads: list[Workload], inputs: list[WorkloadInput], shares: list[int] | None
+) -> list[Workload]:
+    """A workload in a surge keeps its replicas until calm, unless a shared budget gives them to
+    a workload with a higher priority (`shares`: the joint plan without behaviour bounds):
+    otherwise, when every workload surges at once, a full budget could never move at all."""
+    out: list[Workload] = []
+    for i, (w, given) in enumerate(zip(workloads, inputs, strict=True)):
+        keep = w.current if shares is None else min(w.current, shares[i])
+        if given.surge is not None and w.lo != w.hi and keep > w.lo:
+            w = replace(w, lo=min(keep, w.hi), floor_reason=SURGE_FLOOR)
+        out.append(w)
+    return out
+
+
 def decide(
     policy: Policy,
     observation: Observation,
@@ -329,13 +346,11 @@ def decide(
         inputs.append(given)
         floors.append(own_floor)
 
-    result = plan(Problem(tuple(workloads), policy.budget), options)
-
     # The stabilisation windows remember what this reconcile recommends before rate limits. With
     # a shared budget that is the joint plan without behaviour bounds, not each workload's own
     # need: otherwise a steady low-priority workload would recommend its full need forever, its
     # scale-down window would never let go, and the budget could never move its replicas to a
-    # workload that needs them more.
+    # workload that needs them more. The same joint plan bounds what a surge may keep.
     unbounded: list[int] | None = None
     if policy.budget.limits():
         free = tuple(
@@ -344,6 +359,9 @@ def decide(
         )
         quick = replace(options or SolveOptions(), explain=False)
         unbounded = [d.desired for d in plan(Problem(free, policy.budget), quick).workloads]
+
+    workloads = _hold_surges(workloads, inputs, unbounded)
+    result = plan(Problem(tuple(workloads), policy.budget), options)
 
     for i, (w, d, own_floor) in enumerate(zip(workloads, result.workloads, floors, strict=True)):
         mem = memory.of(w.name)

@@ -17,6 +17,7 @@ from peakplan.policy import (
     SurgeSettings,
     WorkloadPolicy,
 )
+from peakplan.problem import Budget
 
 SETTINGS = SurgeSettings(threshold=1.0, sigmas=4.0, min_jump=0.1, calm=180.0)
 STEP = 15.0
@@ -139,3 +140,21 @@ def test_ready_replicas_not_current_decide_whether_load_is_beyond_capacity() -> 
     assert decision.input("web").surge is not None
     assert "ready capacity 20.0 rps" in (decision.input("web").surge or "")
     assert decision.plan.desired["web"] == 10  # no scale-down to the 5 that 40 rps needs
+
+
+def test_a_full_budget_still_moves_replicas_to_priority_when_everything_surges() -> None:
+    # Both at 6 replicas (12/h, the whole budget) and both beyond their 60 rps of ready pods:
+    # both surge. Keeping every current count would freeze the budget; instead the shop
+    # (priority 10) takes replicas from the batch (priority 1), and the budget holds.
+    shop = WorkloadPolicy("shop", 1, 50, capacity=10, priority=10, price=1.0)
+    batch = WorkloadPolicy("batch", 1, 50, capacity=10, priority=1, price=1.0)
+    policy = Policy((shop, batch), budget=Budget(max_cost_per_hour=12), forecast=REACTIVE)
+    seen = {
+        "shop": WorkloadObservation(6, 100.0, ready=6),
+        "batch": WorkloadObservation(6, 70.0, ready=6),
+    }
+    decision = decide(policy, Observation(0.0, seen), Memory())
+    assert decision.input("shop").surge is not None and decision.input("batch").surge is not None
+    desired = decision.plan.desired
+    assert desired["shop"] > 6 > desired["batch"]
+    assert desired["shop"] + desired["batch"] <= 12
