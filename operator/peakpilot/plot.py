@@ -11,21 +11,25 @@ from pathlib import Path
 
 from peakplan.replay import Replay
 
-MAX_POINTS = 6000  # per line; longer series are reduced to per-bucket maxima (peaks stay visible)
+MAX_POINTS = 6000  # per line; longer series are reduced per bucket (see _reduced)
 
 
 class MissingPlotter(Exception):
     """matplotlib is not installed."""
 
 
-def _reduced(xs: Sequence[float], ys: Sequence[float]) -> tuple[list[float], list[float]]:
-    """At most MAX_POINTS points: the maximum of each bucket, at the bucket's first time."""
+def _reduced(
+    xs: Sequence[float], ys: Sequence[float], lowest: bool
+) -> tuple[list[float], list[float]]:
+    """At most MAX_POINTS points, one per bucket at its first time: the bucket's maximum for the
+    demand and its minimum for a capacity, so that a reduced plot never hides a shortfall."""
     if len(xs) <= MAX_POINTS:
         return list(xs), list(ys)
     size = -(-len(xs) // MAX_POINTS)
+    pick = min if lowest else max
     return (
         [xs[i] for i in range(0, len(xs), size)],
-        [max(ys[i : i + size]) for i in range(0, len(ys), size)],
+        [pick(ys[i : i + size]) for i in range(0, len(ys), size)],
     )
 
 
@@ -48,13 +52,13 @@ def plot_replay(replay: Replay, capacity: Mapping[str, float], path: Path, title
     for ax, name in zip(axes[:, 0], names, strict=True):
         ours = replay.controllers["peakpilot"].workloads[name]
         hpa = replay.controllers["hpa"].workloads[name]
-        lines = (
-            ("demand", list(ours.demand), "black", 0.8),
-            ("PeakPilot ready capacity", [r * capacity[name] for r in ours.ready], "tab:blue", 0.9),
+        lines = (  # drawn in this order: the demand on top
             ("HPA ready capacity", [r * capacity[name] for r in hpa.ready], "tab:orange", 0.9),
+            ("PeakPilot ready capacity", [r * capacity[name] for r in ours.ready], "tab:blue", 0.9),
+            ("demand", list(ours.demand), "black", 0.8),
         )
         for label, ys, color, width in lines:
-            xs, reduced = _reduced(times, ys)
+            xs, reduced = _reduced(times, ys, lowest=label != "demand")
             ax.plot(
                 [datetime.fromtimestamp(x, UTC) for x in xs],
                 reduced,
