@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import math
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +25,7 @@ from harness.peakpilot import (
     replica_history,
     replicas,
     secret,
+    self_signed_certificate,
     workload,
 )
 
@@ -325,3 +328,46 @@ def test_a_keda_scaled_object_owns_its_target_until_taken_over(
     taken = run(kube_api, kube, state)
     assert replicas(kube_api, NS, "checkout") == 13
     assert conditions(taken)["Ready"] == ("True", "Reconciled")
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_tls_trusts_the_ca_from_a_secret(
+    kube_api: EmulatedCluster,
+    kube_client: Any,
+    prometheus_factory: PrometheusFactory,
+    workdir: Path,
+) -> None:
+    tls = self_signed_certificate(workdir)
+    if tls is None:
+        pytest.skip("no openssl to make a certificate")
+    server, _, _ = backfilled(prometheus_factory, {"checkout": 400})
+    kube_api.create(deployment(NS, "checkout", 2))
+    kube_api.create(secret(NS, "prom-ca", {"ca.crt": tls[0].read_text()}))
+    kube, state = Kube(kube_client), PolicyState()
+    ref = ("peakpilot.io/v1alpha1", "scalingpolicies", NS, "peak")
+
+    def auth(value: dict[str, Any] | None) -> None:
+        kube_api.patch(*ref, {"spec": {"prometheus": {"auth": value}}})
+
+    with RecordingProxy(server.url, tls=tls) as proxy:  # HTTPS in front of Prometheus
+        assert proxy.url.startswith("https://")
+        kube_api.create(policy(NS, "peak", proxy.url, [workload("checkout")]))
+        # Not trusted by default: a metric failure, never a zero.
+        untrusted = run(kube_api, kube, state)
+        assert conditions(untrusted)["MetricsAvailable"] == ("False", "MetricsUnavailable")
+        message = {c["type"]: c["message"] for c in untrusted.status["conditions"]}
+        assert "CERTIFICATE_VERIFY_FAILED" in message["MetricsAvailable"]
+        assert replicas(kube_api, NS, "checkout") == 2
+        # The CA from the Secret makes it trusted.
+        auth({"caSecret": {"name": "prom-ca", "key": "ca.crt"}})
+        trusted = run(kube_api, kube, state)
+        assert conditions(trusted)["MetricsAvailable"] == ("True", "AllLoadsRead")
+        assert replicas(kube_api, NS, "checkout") == 13
+        # One CA file per distinct content, not one per reconcile.
+        files = set(Path(tempfile.gettempdir()).glob("peakpilot-ca-*.pem"))
+        run(kube_api, kube, state)
+        assert set(Path(tempfile.gettempdir()).glob("peakpilot-ca-*.pem")) == files
+        # insecureSkipVerify: no verification at all.
+        auth({"caSecret": None, "insecureSkipVerify": True})
+        skipped = run(kube_api, kube, state)
+        assert conditions(skipped)["MetricsAvailable"] == ("True", "AllLoadsRead")

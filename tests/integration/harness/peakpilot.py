@@ -11,6 +11,9 @@ user would apply.
 from __future__ import annotations
 
 import base64
+import shutil
+import ssl
+import subprocess
 import sys
 import threading
 import urllib.error
@@ -109,10 +112,12 @@ class PeakPilotProcess(OperatorProcess):
 
 class RecordingProxy:
     """A tiny HTTP proxy in front of ``upstream`` (e.g. a real Prometheus) that records the path
-    and headers of every GET it forwards: what credentials a client sent."""
+    and headers of every GET it forwards: what credentials a client sent. With ``tls=(cert,
+    key)`` (PEM files) it serves HTTPS, so a client must trust ``cert``."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, *, tls: tuple[Path, Path] | None = None) -> None:
         self.upstream = upstream.rstrip("/")
+        self.tls = tls
         self.port = free_port()
         self.seen: list[tuple[str, dict[str, str]]] = []  # (path with query, headers)
         self._lock = threading.Lock()
@@ -121,7 +126,7 @@ class RecordingProxy:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def requests(self, path_prefix: str = "") -> list[tuple[str, dict[str, str]]]:
         with self._lock:
@@ -151,6 +156,10 @@ class RecordingProxy:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
+        if self.tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="recording-proxy", daemon=True
         )
@@ -176,6 +185,37 @@ class RecordingProxy:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def self_signed_certificate(workdir: Path) -> tuple[Path, Path] | None:
+    """A certificate for 127.0.0.1 (its own CA) and its key, made with the openssl CLI; None
+    when there is no openssl."""
+    if shutil.which("openssl") is None:
+        return None
+    cert, key = workdir / "tls.crt", workdir / "tls.key"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
 
 
 # -- probes --
