@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -371,3 +372,37 @@ def test_tls_trusts_the_ca_from_a_secret(
         auth({"caSecret": None, "insecureSkipVerify": True})
         skipped = run(kube_api, kube, state)
         assert conditions(skipped)["MetricsAvailable"] == ("True", "AllLoadsRead")
+
+
+@pytest.mark.parametrize(
+    ("query", "why"),
+    [
+        ("vector(0) / 0", "the value is NaN"),
+        ("vector(1) / 0", "the value is +Inf"),
+        ("vector(-1)", "is negative"),
+        ('app_load_requests_per_second{app="nobody"}', "returned no series"),
+        ("app_load_requests_per_second", "returned 2 series; wrap it in sum(...)"),
+        ('app_load_requests_per_second{app="old"}', "returned no series"),  # > 5 min old
+        ("sum(", "Prometheus rejected the query"),
+    ],
+    ids=["nan", "inf", "negative", "empty", "several", "stale", "invalid"],
+)
+def test_a_real_prometheus_answer_that_is_not_a_load_is_a_failure(
+    prometheus_factory: PrometheusFactory, query: str, why: str
+) -> None:
+    from peakpilot.prometheus import MetricError, PrometheusSettings, PrometheusSource
+
+    end = math.floor(time.time() / 60) * 60 - 60
+    series = [
+        Series(GAUGE, {"app": "checkout"}, [(end - 60, 10.0), (end, 10.0)]),
+        Series(GAUGE, {"app": "cart"}, [(end - 60, 10.0), (end, 10.0)]),
+        Series(GAUGE, {"app": "old"}, [(end - 900, 10.0), (end - 600, 10.0)]),
+    ]
+    server = prometheus_factory(history=series)
+    source = PrometheusSource(PrometheusSettings(server.url, timeout=5))
+    try:
+        assert source.instant('sum(app_load_requests_per_second{app="checkout"})') == 10
+        with pytest.raises(MetricError, match=re.escape(why)):
+            source.instant(query)
+    finally:
+        source.close()
