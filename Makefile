@@ -12,7 +12,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3 $$(ls -d $${PYENV_ROOT:
 .PHONY: help venv test test-unit lint demo bench crd clean prometheus
 
 help:
-	@echo "make demo   - plan the example shop promotion (no cluster needed)"
+	@echo "make demo   - plan the example shop promotion, replay the 1998 World Cup against the HPA"
 	@echo "make test   - run the test suite"
 	@echo "make lint   - ruff + mypy --strict + import contracts"
 	@echo "make bench  - run the benchmarks in bench/"
@@ -55,11 +55,27 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# The shared traces sit beside the repository; without them the demo replays the semi-final slice
+# kept in examples/traces. Neither needs a cluster or the network.
+TRACES ?= ../shared/traces
+WORLDCUP := $(TRACES)/worldcup98_1min.csv
+
 demo: $(STAMP)
 	$(BIN)/peakpilot plan examples/shop-promotion.yaml --metrics examples/metrics/shop-singles-day.yaml
+	@echo
+	@if [ -f "$(WORLDCUP)" ]; then \
+	  echo "replaying the 1998 World Cup knock-out stage ($(WORLDCUP)) through PeakPilot and the HPA"; \
+	  $(BIN)/peakpilot simulate examples/worldcup-knockout.yaml --trace web=$(WORLDCUP) \
+	    --from 1998-06-27T00:00:00Z --to 1998-07-13T00:00:00Z --plot out/worldcup-knockout.png; \
+	else \
+	  echo "note: $(WORLDCUP) not found: replaying the semi-final slice in examples/traces instead"; \
+	  $(BIN)/peakpilot simulate examples/worldcup-knockout.yaml \
+	    --trace web=examples/traces/worldcup98-semifinal-1998-07-07.csv --plot out/worldcup-semifinal.png; \
+	fi
 
 bench: $(STAMP)
 	$(PY) bench/plan_scaling.py
+	$(PY) bench/replay.py
 
 crd: $(STAMP)
 	$(BIN)/peakpilot crd
