@@ -152,6 +152,15 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
 
     scale_paths: dict[kmock.resource, ScalePaths] = attrs.field(factory=dict)
     faults: list[Fault] = attrs.field(factory=list)
+    # Every request received, oldest first: what EmulatedCluster.requests() reads. kmock matches
+    # each new request against every reaction by walking its own list of *all* past requests, so
+    # a long run got quadratically slower (+10 ms a request per 100 requests before it, 90 ms
+    # after 1,000); that list is trimmed to the newest `request_window` once it holds twice as
+    # many (kmock DSL slices like `[:1]` count within it). A request still waiting for its
+    # reaction when `request_window` newer ones have arrived would find none (a 500).
+    seen: list[kmock.Request] = attrs.field(factory=list)
+    request_window: int = 100
+    keep_seen: bool = True  # False: keep no history at all (long benchmarks)
     _versions: Iterator[int] = attrs.field(factory=lambda: itertools.count(1))
     # Serialises all writes: the checks below must see the state the write will apply to.
     _writes: asyncio.Lock = attrs.field(factory=asyncio.Lock)
@@ -175,10 +184,15 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
             path = f"/api/v1/{NAMESPACES_ALIAS}{match['rest']}"
             rel_url = raw_request.rel_url.with_path(path).with_query(raw_request.rel_url.query)
             raw_request = raw_request.clone(rel_url=rel_url)
+        window = self._requests
+        if len(window) > 2 * self.request_window:
+            del window[: len(window) - self.request_window]
         return await super().__call__(raw_request)
 
     @override
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
+        if self.keep_seen:
+            self.seen.append(request)
         for fault in self.faults:
             if fault.matches(request):
                 fault.hits += 1

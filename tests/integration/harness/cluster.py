@@ -76,11 +76,21 @@ class EmulatedCluster:
     test did. Everything here is safe to call from the test thread.
     """
 
-    def __init__(self, workdir: Path, *, port: int | None = None, builtins: bool = True) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        port: int | None = None,
+        builtins: bool = True,
+        keep_requests: bool = True,
+        request_window: int = 100,
+    ) -> None:
         self.workdir = workdir
         self.kubeconfig = workdir / "kubeconfig"
         self._port = port
         self._builtins = builtins
+        self._keep_requests = keep_requests  # False: requests() stays empty (long benchmarks)
+        self._request_window = request_window  # see ApiServerEmulator.request_window
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stop: asyncio.Event | None = None
@@ -96,7 +106,9 @@ class EmulatedCluster:
         async def serve() -> None:
             self._stop = asyncio.Event()
             # Created inside the loop: the emulator owns asyncio locks and queues.
-            emulator = ApiServerEmulator()
+            emulator = ApiServerEmulator(
+                keep_seen=self._keep_requests, request_window=self._request_window
+            )
             if self._builtins:
                 # The bundled discovery of a recent K3s: apps/v1 (with /scale and /status),
                 # v1 events, autoscaling/v2, coordination, ...
@@ -477,7 +489,7 @@ class EmulatedCluster:
         """Copies of the requests received so far, oldest first, optionally filtered."""
 
         def read() -> list[SeenRequest]:
-            return [_seen(r) for r in self.emulator]
+            return [_seen(r) for r in self.emulator.seen]
 
         seen = self.call(read)
         return [r for r in seen if predicate is None or predicate(r)]
