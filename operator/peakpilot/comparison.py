@@ -93,7 +93,11 @@ def print_comparison(
     console.print(table)
     for name, series in ours.workloads.items():
         methods = _shares(series.extra.get("forecast_methods", {}), replay.steps)
-        sized = _shares(series.extra.get("sized_by", {}), replay.steps)
+        by_event: dict[str, int] = {}
+        for basis, n in series.extra.get("sized_by", {}).items():
+            key = "the calendar" if basis.startswith("event ") else f"the {basis}"
+            by_event[key] = by_event.get(key, 0) + n
+        sized = _shares(by_event, replay.steps)
         surge = int(series.extra.get("surge_steps", 0))
         console.print(
             f"{escape(name)}: forecast method {methods or 'none (load unavailable)'}; "
@@ -117,4 +121,4 @@ def print_comparison(
 
 def _shares(counts: dict[str, int], steps: int) -> str:
     ranked = sorted(counts.items(), key=lambda kv: -kv[1])
-    return ", ".join(f"{k} {100 * v / max(1, steps):.0f} %" for k, v in ranked if v)
+    return ", ".join(f"{k} {100 * v / max(1, steps):.1f} %" for k, v in ranked if v)
