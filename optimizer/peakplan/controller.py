@@ -161,10 +161,17 @@ def lead_time(policy: Policy, wp: WorkloadPolicy) -> float:
 
 def _forecaster(policy: Policy, wp: WorkloadPolicy, mem: WorkloadMemory) -> Forecaster:
     """The workload's forecaster, scored at its lead time (rebuilt when the policy changes it)."""
-    horizon = lead_time(policy, wp)
+    horizon = max(lead_time(policy, wp), 1.0)
     if mem.forecaster is None or mem.forecaster.config.horizon != horizon:
-        mem.forecaster = Forecaster(ForecastConfig(horizon=max(horizon, 1.0)))
+        mem.forecaster = Forecaster(ForecastConfig(horizon=horizon))
     return mem.forecaster
+
+
+def _in_order(mem: WorkloadMemory, now: float) -> bool:
+    """Is `now` at or after the models' last sample? A reconcile dated earlier (a clock step
+    back, an old snapshot replayed) must not fail: it is planned without feeding the models."""
+    last = [mem.short.time, mem.forecaster.state.last_time if mem.forecaster else None]
+    return all(t is None or now >= t for t in last)
 
 
 def warm(
@@ -195,9 +202,10 @@ def _sized(
 ) -> tuple[float, ForecastUse]:
     """Feed the observed load to the models; the demand to size for over the lead time."""
     forecaster = _forecaster(policy, wp, mem)
-    forecaster.observe(now, load)
-    ready = seen.ready if seen.ready is not None else seen.current
-    surge.step(mem.short, policy.surge, now, load, ready * wp.capacity)
+    if _in_order(mem, now):
+        forecaster.observe(now, load)
+        ready = seen.ready if seen.ready is not None else seen.current
+        surge.step(mem.short, policy.surge, now, load, ready * wp.capacity)
     settings = policy.forecast
     horizon = forecaster.config.horizon
     forecast = forecaster.predict(now, horizon, settings.quantile, settings.method)
@@ -206,7 +214,10 @@ def _sized(
             forecast.method, forecast.reason, horizon, load, 0.0, "load", forecast.scores
         )
     band = surge.band(mem.short, surge.z_score(settings.quantile))
-    demand, basis = (forecast.value, "forecast") if forecast.value >= band else (band, "band")
+    demand, basis = forecast.value, "forecast"
+    for value, name in ((band, "band"), (load, "load")):  # never below the load at hand
+        if value > demand:
+            demand, basis = value, name
     return demand, ForecastUse(
         forecast.method, forecast.reason, horizon, forecast.value, band, basis, forecast.scores
     )
@@ -225,7 +236,9 @@ def _workload(
                 mem.baselines[e.name] = demand
         demand, use = _sized(policy, wp, seen, mem, now, demand)
     else:
-        _forecaster(policy, wp, mem).observe(now, None)
+        forecaster = _forecaster(policy, wp, mem)
+        if _in_order(mem, now):
+            forecaster.observe(now, None)
     # Each event implies its multiplier times its own baseline; the largest implied load wins
     # (a late event on top of a high load can imply more than an early one with a larger factor).
     for e in events:

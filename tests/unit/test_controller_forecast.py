@@ -169,3 +169,12 @@ def test_each_event_multiplies_its_own_baseline() -> None:
     assert demands[1200.0].demand == pytest.approx(150.0)  # 1.5 x the 100 seen before 1200 s
     assert demands[1200.0].forecast is not None
     assert demands[1200.0].forecast.basis == "event late"
+
+
+def test_a_reconcile_dated_before_the_last_one_is_planned_without_failing() -> None:
+    memory = Memory()
+    policy = Policy((WEB,))
+    decide(policy, Observation(100.0, {"web": WorkloadObservation(4, 80.0)}), memory)
+    earlier = decide(policy, Observation(50.0, {"web": WorkloadObservation(4, 200.0)}), memory)
+    assert earlier.input("web").demand >= 200.0  # still sized for the load it was given
+    assert memory.of("web").short.time == 100.0  # the models were not fed out of order
