@@ -186,7 +186,8 @@ def print_decision(decision: Decision, policy_name: str, console: Console) -> No
         if given.forecast is not None:
             reasons.setdefault(given.forecast.reason, []).append(given.name)
     for why, names in reasons.items():
-        console.print(f"[dim]forecast for {escape(', '.join(names))}: {escape(why)}[/]")
+        line = f"[dim]forecast for {escape(', '.join(names))}: {escape(why)}[/]"
+        console.print(line, soft_wrap=True)
     s = plan.solver
     gap = f", gap {s.gap:.2%}" if s.gap is not None else ""
     solver = f"solver: {s.solver} {s.status} in {s.seconds * 1000:.1f} ms{gap}"
