@@ -216,7 +216,7 @@ def print_decision(decision: Decision, policy_name: str, console: Console) -> No
             console.print(
                 f"  raising it by {_fmt_amount(b.constraint, r.amount)} to "
                 f"{_fmt_amount(b.constraint, r.new_limit)} buys {bought}: {effect}; "
-                f"objective (cost + priority x outside-SLO load) {-r.objective_gain:+,.2f}/h"
+                f"objective {-r.objective_gain:+,.2f}/h"
             )
     for note in plan.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
