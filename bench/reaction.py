@@ -9,14 +9,18 @@ KubernetesEmulator over HTTP, and the product operator as a process
   of the reconcile loop; measured from the first Prometheus sample holding the new load (its
   scrape timestamp) to the moment the Deployment's spec.replicas changes through /scale (polled
   every 10 ms), and from the step at the source. Target: interval + 1 s.
-- memory: 50 policies of 5 workloads each (default 15 s interval, default forecast, a cost budget
-  that binds for about half of them), the operator's resident set (VmRSS, sampled every second,
-  and the kernel's high-water mark VmHWM) once every policy has reconciled 3 times, then over a
-  60 s window, with its CPU time and the achieved reconcile period. Target: <= 200 MB RSS.
+- memory: 50 policies of 5 workloads each (default 15 s interval, default forecast with 7 days
+  of history, a cost budget that binds for half of them); Prometheus holds 7 days of a daily
+  cycle per workload (backfilled with promtool at a 5 min step, continued live by the scrape), so
+  the first reconcile of every workload warms its forecaster from a range query, as after an
+  operator restart. Reported: the operator's resident set (VmRSS) with no policy, the time until
+  every policy has reconciled once, VmRSS once every policy has reconciled 3 times, its maximum
+  sampled every second over a 60 s window and the kernel's high-water mark (VmHWM), CPU time and
+  the achieved reconcile period. Target: <= 200 MB RSS.
 
     python bench/reaction.py                     # both
     python bench/reaction.py --only reaction --trials 20 --interval 5
-    python bench/reaction.py --only memory --policies 50 --workloads 5
+    python bench/reaction.py --only memory --policies 50 --workloads 5 --history-days 7
 
 Needs the Debian `prometheus` package (prometheus, promtool) and the `test` extra (kmock).
 """
@@ -34,7 +38,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +49,14 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 
-from harness import EmulatedCluster, LoadExporter, PrometheusServer, wait_until  # noqa: E402
+from harness import (  # noqa: E402
+    EmulatedCluster,
+    LoadExporter,
+    PrometheusServer,
+    Series,
+    backfill,
+    wait_until,
+)
 from harness.peakpilot import (  # noqa: E402
     FAST_BEHAVIOR,
     PeakPilotProcess,
@@ -86,12 +97,20 @@ class Rig:
 
 
 @contextmanager
-def rig(*, lean: bool = False) -> Iterator[Rig]:
+def rig(
+    *, lean: bool = False, history: Callable[[str], list[Series]] | None = None
+) -> Iterator[Rig]:
     """The parts; ``lean``: an emulator that keeps no request log and a short kmock window (it
-    walks that window for every request), so thousands of requests stay cheap."""
+    walks that window for every request), so thousands of requests stay cheap; ``history``:
+    series to backfill with promtool before Prometheus starts (given the exporter's
+    ``host:port``, the ``instance`` label that the live samples will carry)."""
     workdir = Path(tempfile.mkdtemp(prefix="peakpilot-bench-"))
     exporter = LoadExporter().start()
     prometheus = PrometheusServer(workdir / "prometheus", targets=[exporter.target])
+    if history is not None:
+        started = time.monotonic()
+        backfill(prometheus.data_dir, history(exporter.target), workdir=prometheus.workdir)
+        print(f"backfilled in {time.monotonic() - started:.0f} s", file=sys.stderr)
     if lean:
         cluster = EmulatedCluster(workdir / "kube", keep_requests=False, request_window=20)
     else:
@@ -203,11 +222,65 @@ def _cpu_seconds(pid: int) -> float:
 
 
 @dataclass(frozen=True)
+class App:
+    namespace: str
+    name: str
+    load: float  # rps now
+    price: float
+    priority: float
+
+
+def fleet(policies: int, workloads: int, seed: int = 1) -> list[list[App]]:
+    rng = random.Random(seed)
+    return [
+        [
+            App(
+                f"team-{i:02d}",
+                f"p{i:02d}-w{j}",
+                rng.uniform(20.0, 400.0),
+                rng.choice([0.05, 0.1, 0.2]),
+                rng.choice([1, 5, 10, 40]),
+            )
+            for j in range(workloads)
+        ]
+        for i in range(policies)
+    ]
+
+
+def history(apps: list[App], days: float) -> Callable[[str], list[Series]]:
+    """``days`` of daily-cycle load per app at a 5 min step (the forecaster's season bucket),
+    ending 2 min ago, with the labels the live scrape adds so that one series continues."""
+    end = math.floor(time.time() / 60) * 60 - 120
+    start = end - days * 86400
+
+    def cycle(base: float, phase: float) -> Callable[[float], float]:
+        return lambda t: base * (1.0 + 0.5 * math.sin(2 * math.pi * t / 86400 + phase))
+
+    def make(instance: str) -> list[Series]:
+        labels = {"job": "load", "instance": instance}
+        return [
+            Series.from_function(
+                GAUGE,
+                {"app": a.name, **labels},
+                cycle(a.load, i * 0.1),
+                start=start,
+                end=end,
+                step=300,
+            )
+            for i, a in enumerate(apps)
+        ]
+
+    return make
+
+
+@dataclass(frozen=True)
 class MemoryResult:
     policies: int
     workloads: int
     binding: int  # policies whose budget binds
+    history_days: float
     idle_mb: float  # operator started, no policy
+    first_round: float  # s from the policies' creation to every policy reconciled once
     settled_mb: float  # every policy reconciled 3 times
     max_mb: float  # highest VmRSS sampled over the window
     hwm_mb: float  # VmHWM at the end (the kernel's peak)
@@ -217,9 +290,16 @@ class MemoryResult:
 
 
 def memory(
-    r: Rig, *, policies: int, workloads: int, interval: float, window: float, seed: int = 1
+    r: Rig,
+    apps: list[list[App]],
+    *,
+    interval: float,
+    window: float,
+    history_days: float,
 ) -> MemoryResult:
-    rng = random.Random(seed)
+    for group in apps:
+        for a in group:
+            r.exporter.set_rate(a.name, a.load)
     operator = r.operator("operator-memory")
     pid = operator.pid
     assert pid is not None
@@ -227,26 +307,22 @@ def memory(
     idle = _proc_status(pid)["VmRSS"] / 1024
     binding = 0
     names = []
-    for i in range(policies):
-        ns = f"team-{i:02d}"
-        spec_workloads = []
+    for i, group in enumerate(apps):
+        ns = group[0].namespace
         need = 0.0
-        for j in range(workloads):
-            app = f"p{i:02d}-w{j}"
-            load = rng.uniform(20.0, 400.0)
-            r.exporter.set_rate(app, load)
-            r.cluster.create(deployment(ns, app, max(1, math.ceil(load / 32))))
-            price = rng.choice([0.05, 0.1, 0.2])
-            need += math.ceil(load / 32) * price
-            spec_workloads.append(
-                workload(
-                    app,
-                    max_replicas=200,
-                    priority=rng.choice([1, 5, 10, 40]),
-                    cost={"perReplicaHour": price},
-                    resources={"cpu": "500m", "memory": "1Gi"},
-                )
+        for a in group:
+            r.cluster.create(deployment(ns, a.name, max(1, math.ceil(a.load / 32))))
+            need += math.ceil(a.load / 32) * a.price
+        spec_workloads = [
+            workload(
+                a.name,
+                max_replicas=200,
+                priority=a.priority,
+                cost={"perReplicaHour": a.price},
+                resources={"cpu": "500m", "memory": "1Gi"},
             )
+            for a in group
+        ]
         budget = round(need * (0.8 if i % 2 == 0 else 1.5), 2)  # binds for even policies
         binding += i % 2 == 0
         spec = policy(
@@ -261,6 +337,7 @@ def memory(
         )
         r.cluster.create(spec)
         names.append(ns)
+    created = time.monotonic()
 
     def reconciles() -> Counter[str]:
         """Reconciles per policy namespace, from the operator's own /metrics."""
@@ -270,13 +347,15 @@ def memory(
                 counts[dict(labels)["namespace"]] += int(value)
         return counts
 
+    def all_reconciled(times: int) -> bool:
+        counts = reconciles()
+        return all(counts[ns] >= times for ns in names)
+
     try:
-        wait_until(
-            lambda: all(reconciles()[ns] >= 3 for ns in names),
-            timeout=6 * interval + 120,
-            interval=1.0,
-            what="3 reconciles of every policy",
-        )
+        deadline = 6 * interval + 300
+        wait_until(lambda: all_reconciled(1), timeout=deadline, interval=0.5, what="1 round")
+        first_round = time.monotonic() - created
+        wait_until(lambda: all_reconciled(3), timeout=deadline, interval=1.0, what="3 rounds")
         settled = _proc_status(pid)["VmRSS"] / 1024
         start_count = sum(reconciles().values())
         start_cpu, started = _cpu_seconds(pid), time.monotonic()
@@ -288,12 +367,25 @@ def memory(
         cpu = (_cpu_seconds(pid) - start_cpu) / elapsed
         done = sum(reconciles().values()) - start_count
         hwm = _proc_status(pid)["VmHWM"] / 1024
-        period = elapsed * policies / done if done else math.inf
+        period = elapsed * len(apps) / done if done else math.inf
         return MemoryResult(
-            policies, workloads, binding, idle, settled, peak, hwm, cpu, period, elapsed
+            len(apps),
+            len(apps[0]),
+            binding,
+            history_days,
+            idle,
+            first_round,
+            settled,
+            peak,
+            hwm,
+            cpu,
+            period,
+            elapsed,
         )
     finally:
         operator.stop()
+        warmed = operator.log().count("forecast warmed from")
+        print(f"forecasts warmed from history: {warmed}", file=sys.stderr)
         if "Traceback" in operator.log():
             print(operator.log_tail(40), file=sys.stderr)
 
@@ -345,16 +437,17 @@ def print_reaction(trials: list[Trial], interval: float) -> None:
 def print_memory(m: MemoryResult, interval: float) -> None:
     print(
         f"Memory with {m.policies} policies x {m.workloads} workloads "
-        f"({m.binding} with a binding budget), {interval:g} s interval:\n"
+        f"({m.binding} with a binding budget), {interval:g} s interval, "
+        f"{m.history_days:g} days of history in Prometheus:\n"
     )
     print(
-        "| RSS idle MB | RSS after 3 reconciles each MB | max RSS over "
+        "| RSS idle MB | first round s | RSS after 3 rounds MB | max RSS over "
         f"{m.window:.0f} s MB | VmHWM MB | CPU (cores) | reconcile period s | target |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     print(
-        f"| {m.idle_mb:.0f} | {m.settled_mb:.0f} | {m.max_mb:.0f} | {m.hwm_mb:.0f} "
-        f"| {m.cpu_share:.2f} | {m.period:.1f} | <= 200 MB |"
+        f"| {m.idle_mb:.0f} | {m.first_round:.1f} | {m.settled_mb:.0f} | {m.max_mb:.0f} "
+        f"| {m.hwm_mb:.0f} | {m.cpu_share:.2f} | {m.period:.1f} | <= 200 MB |"
     )
     print()
 
@@ -368,19 +461,25 @@ def main() -> None:
     parser.add_argument("--workloads", type=int, default=5)
     parser.add_argument("--memory-interval", type=float, default=15.0)
     parser.add_argument("--window", type=float, default=60.0, help="memory: seconds measured")
+    parser.add_argument(
+        "--history-days", type=float, default=7.0, help="memory: history backfilled (0: none)"
+    )
     args = parser.parse_args()
     if args.only in (None, "reaction"):
         with rig() as r:
             trials = reaction(r, trials=args.trials, interval=args.interval)
         print_reaction(trials, args.interval)
     if args.only in (None, "memory"):
-        with rig(lean=True) as r:
+        apps = fleet(args.policies, args.workloads)
+        flat = [a for group in apps for a in group]
+        past = history(flat, args.history_days) if args.history_days > 0 else None
+        with rig(lean=True, history=past) as r:
             result = memory(
                 r,
-                policies=args.policies,
-                workloads=args.workloads,
+                apps,
                 interval=args.memory_interval,
                 window=args.window,
+                history_days=args.history_days,
             )
         print_memory(result, args.memory_interval)
     print(_environment())
