@@ -26,6 +26,7 @@ from harness.peakpilot import (
     policy,
     replica_history,
     replicas,
+    sample_of,
     scale_patches,
     workload,
 )
@@ -107,14 +108,21 @@ def test_a_load_step_is_applied_through_scale_and_recorded(
     # /metrics: every metric the operations guide documents, with this policy's values.
     assert documented_metrics() <= operator.metric_names()
     labels = {"namespace": NS, "policy": "peak"}
-    assert operator.sample("peakpilot_scale_changes_total", workload="checkout", direction="up")
-    assert operator.sample("peakpilot_desired_replicas", workload="checkout", **labels) == 13
-    age = operator.sample("peakpilot_metric_age_seconds", workload="checkout", **labels)
+    scrape = operator.samples()  # one scrape: the values below belong together
+
+    def value(name: str, **more: str) -> float | None:
+        return sample_of(scrape, name, **labels, **more)
+
+    assert value("peakpilot_scale_changes_total", workload="checkout", direction="up") == 1
+    assert value("peakpilot_scale_changes_total", workload="cart", direction="up") is None
+    assert value("peakpilot_desired_replicas", workload="checkout") == 13
+    assert value("peakpilot_desired_replicas", workload="cart") == 2
+    age = value("peakpilot_metric_age_seconds", workload="checkout")
     assert age is not None and 0 <= age < 60
-    reconciles = operator.sample("peakpilot_reconciles_total", outcome="ok", **labels)
+    reconciles = value("peakpilot_reconciles_total", outcome="ok")
     assert reconciles is not None and reconciles >= 2
-    assert operator.sample("peakpilot_greedy_fallback", **labels) == 0
-    assert operator.sample("peakpilot_solve_seconds_count", **labels) == reconciles
+    assert value("peakpilot_greedy_fallback") == 0
+    assert value("peakpilot_solve_seconds_count") == reconciles
 
     assert operator.stop() == 0
     assert "Traceback" not in operator.log()

@@ -103,11 +103,20 @@ class PeakPilotProcess(OperatorProcess):
 
     def sample(self, name: str, **labels: str) -> float | None:
         """The value of one sample whose labels include ``labels`` (None if there is none)."""
-        wanted = set(labels.items())
-        found = [v for (n, ls), v in self.samples().items() if n == name and wanted <= ls]
-        if len(found) > 1:
-            raise LookupError(f"{name}{labels} matches {len(found)} samples")
-        return found[0] if found else None
+        return sample_of(self.samples(), name, **labels)
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def sample_of(samples: Samples, name: str, **labels: str) -> float | None:
+    """The value of the one sample in ``samples`` (one scrape: values that belong together)
+    named ``name`` whose labels include ``labels``; None if there is none."""
+    wanted = set(labels.items())
+    found = [v for (n, ls), v in samples.items() if n == name and wanted <= ls]
+    if len(found) > 1:
+        raise LookupError(f"{name}{labels} matches {len(found)} samples")
+    return found[0] if found else None
 
 
 class RecordingProxy:
