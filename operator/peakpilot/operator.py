@@ -118,6 +118,7 @@ async def reconcile_loop(
                 outcome = await asyncio.to_thread(reconcile, kube, dict(body), state, _options())
             except Exception as exc:  # a bug must not kill the loop: report it and try again
                 logger.exception("reconcile failed")
+                telemetry.series(telemetry.RECONCILES, str(namespace), str(name), "error").inc()
                 error = f"{type(exc).__name__}: {exc}"
                 if error != last_error:  # once per distinct error, not every interval
                     kopf.warn(body, reason="ReconcileError", message=error)
