@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
+import urllib3.exceptions
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
@@ -53,11 +54,12 @@ class PrometheusSource:
     def _query(self, call: str, *args: Any, **kwargs: Any) -> Any:
         try:
             return getattr(self._client, call)(*args, **kwargs)
-        except requests.Timeout as exc:
-            raise MetricError(
-                f"Prometheus did not answer within {self.settings.timeout:g}s ({self.settings.url})"
-            ) from exc
         except requests.RequestException as exc:
+            if _timed_out(exc):
+                raise MetricError(
+                    f"Prometheus did not answer within {self.settings.timeout:g}s "
+                    f"({self.settings.url})"
+                ) from exc
             raise MetricError(f"cannot reach Prometheus at {self.settings.url}: {exc}") from exc
         except PrometheusApiClientException as exc:
             raise MetricError(f"Prometheus rejected the query: {exc}") from exc
@@ -93,6 +95,15 @@ class PrometheusSource:
             if math.isfinite(value) and value >= 0:
                 points.append((float(t), value))
         return points
+
+
+def _timed_out(exc: requests.RequestException) -> bool:
+    """A timeout, also when it comes wrapped: with retries off, urllib3 turns a read timeout into
+    MaxRetryError, which requests raises as a ConnectionError, not as a Timeout."""
+    if isinstance(exc, requests.Timeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, urllib3.exceptions.TimeoutError)
 
 
 def check_instant(query: str, result: Any, at: float, max_age: float) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import math
 import re
+import socket
 import tempfile
 import time
 from collections.abc import Callable
@@ -406,3 +407,23 @@ def test_a_real_prometheus_answer_that_is_not_a_load_is_a_failure(
             source.instant(query)
     finally:
         source.close()
+
+
+def test_a_prometheus_that_does_not_answer_times_out(
+    kube_api: EmulatedCluster, kube_client: Any
+) -> None:
+    with socket.socket() as silent:  # accepts connections (the backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        kube_api.create(deployment(NS, "checkout", 4))
+        spec = policy(NS, "peak", url, [workload("checkout")])
+        spec["spec"]["prometheus"]["timeout"] = "500ms"
+        kube_api.create(spec)
+        started = time.monotonic()
+        outcome = run(kube_api, Kube(kube_client), PolicyState())
+        took = time.monotonic() - started
+    message = {c["type"]: c["message"] for c in outcome.status["conditions"]}
+    assert "Prometheus did not answer within 0.5s" in message["MetricsAvailable"]
+    assert replicas(kube_api, NS, "checkout") == 4
+    assert took < 30  # bounded by the timeout, not hanging (a loose bound: not a timing test)
