@@ -73,9 +73,10 @@ demo: $(STAMP)
 	    --trace web=examples/traces/worldcup98-semifinal-1998-07-07.csv --plot out/worldcup-semifinal.png; \
 	fi
 
-bench: $(STAMP)
+bench: $(STAMP) prometheus
 	$(PY) bench/plan_scaling.py
 	$(PY) bench/replay.py
+	$(PY) bench/reaction.py    # real Prometheus + API emulator + operator process; ~6 min
 
 crd: $(STAMP)
 	$(BIN)/peakpilot crd
