@@ -596,6 +596,14 @@ class WorkloadStatus(ApiModel):
     cost_per_hour: float | None = Field(default=None, description="Price x desired.")
     reason: str = Field(default="", description="Why this count.")
     limited_by: str | None = Field(default=None, description="floor, ceiling, budget:..., or none.")
+    forecast: str | None = Field(
+        default=None,
+        max_length=512,
+        description="Forecast method used (seasonal, trend, reactive), what set the demand, and why.",
+    )
+    surge: str | None = Field(
+        default=None, max_length=512, description="Why the workload is in surge mode, if it is."
+    )
 
 
 class SolverStatus(ApiModel):

@@ -28,6 +28,7 @@ from peakpilot.translate import to_policy
 from peakpilot.units import parse_duration
 from peakplan.controller import (
     Decision,
+    ForecastUse,
     Memory,
     Observation,
     WorkloadObservation,
@@ -404,6 +405,13 @@ def _warm(
         state.warmed.add(w.name)
 
 
+def _forecast_text(use: ForecastUse | None) -> str | None:
+    """One line for status: method, what set the demand, and the forecaster's own reason."""
+    if use is None:
+        return None
+    return f"{use.method}, demand from {use.basis}: {use.reason}"[:512]
+
+
 def _last_plan(decision: Decision) -> dict[str, Any]:
     plan = decision.plan
     s = plan.solver
@@ -420,6 +428,8 @@ def _last_plan(decision: Decision) -> dict[str, Any]:
                 "costPerHour": round(d.cost_per_hour, 4),
                 "reason": (d.reason + (f"; {given.note}" if given.note else ""))[:512],
                 "limitedBy": d.limited_by,
+                "forecast": _forecast_text(given.forecast),
+                "surge": given.surge[:512] if given.surge else None,
             }
         )
     binding = []

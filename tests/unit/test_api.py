@@ -177,6 +177,8 @@ FULL: dict[str, Any] = {
                     "costPerHour": 9.6,
                     "reason": "event floor",
                     "limitedBy": "floor",
+                    "forecast": "reactive, demand from band: the gate is shut",
+                    "surge": "load 120 rps above ready capacity 80 rps",
                 }
             ],
             "binding": [
