@@ -599,7 +599,7 @@ class WorkloadStatus(ApiModel):
     forecast: str | None = Field(
         default=None,
         max_length=512,
-        description="Forecast method used (seasonal, trend, reactive), what set the demand, and why.",
+        description="Forecast method (seasonal, trend, reactive), what set the demand, and why.",
     )
     surge: str | None = Field(
         default=None, max_length=512, description="Why the workload is in surge mode, if it is."
