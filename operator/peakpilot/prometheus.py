@@ -103,7 +103,10 @@ def _timed_out(exc: requests.RequestException) -> bool:
     if isinstance(exc, requests.Timeout):
         return True
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, urllib3.exceptions.TimeoutError)
+    # urllib3 2 derives NewConnectionError (connection refused) from ConnectTimeoutError.
+    return isinstance(reason, urllib3.exceptions.TimeoutError) and not isinstance(
+        reason, urllib3.exceptions.NewConnectionError
+    )
 
 
 def check_instant(query: str, result: Any, at: float, max_age: float) -> float:
