@@ -378,6 +378,13 @@ class Behavior(SpecModel):
     scale_down: ScalingRules | None = Field(
         default=None, description="Scale-down rules; default 300 s window, -100 % per 15 s."
     )
+    change_cost: Duration = Field(
+        default="10m",
+        description="What one scale change is worth, in replica-time: replicas the load no "
+        "longer needs are kept until their idle time adds up to this (one idle replica for 10m, "
+        "ten for 1m), then removed. Damps one-replica flapping; never delays a scale-up. 0s "
+        "removes them as soon as the windows and rate limits allow.",
+    )
 
 
 class EventSpec(SpecModel):
@@ -520,7 +527,9 @@ class ScalingPolicySpec(SpecModel):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
     behavior: Behavior | None = Field(
-        default=None, description="HPA-compatible rate limits and stabilisation windows."
+        default=None,
+        description="HPA-compatible rate limits and stabilisation windows, and what a scale "
+        "change is worth.",
     )
     events: list[EventSpec] | None = Field(
         default=None,

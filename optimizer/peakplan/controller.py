@@ -12,6 +12,12 @@ quantile (the model its accuracy gate picks, or reactive), never below the short
 (recent level + z sigmas of recent volatility). `forecast.method: reactive` sizes for the last
 load alone. In a surge (load beyond the ready pods' capacity, or a jump of several sigmas) the
 scale-up is not stabilised and nothing scales down until a calm window has passed.
+
+Scale changes are damped without ever sizing below the demand: a scale-up sizes for where the
+band settles if the load holds (one step, not a string of one-replica steps), and replicas the
+load no longer needs are kept until their idle time adds up to what a change is worth
+(`behavior.change_cost`, replica-seconds; the ski-rental rule: a one-replica excess waits ten
+minutes, a large one goes at once). Both are bounds, like every other limit.
 """
 
 from __future__ import annotations
@@ -65,6 +71,11 @@ class WorkloadMemory:
     baselines: dict[str, float] = field(default_factory=dict)  # event -> load just before it
     forecaster: Forecaster | None = None  # built on first use for the workload's lead time
     short: surge.ShortTerm = field(default_factory=surge.ShortTerm)  # level, slope, surge state
+    # The idle hold: replica-seconds the replicas the load does not need have run since the
+    # excess appeared at `idle_current` replicas, counted up to `idle_at`.
+    idle_paid: float = 0.0
+    idle_at: float | None = None
+    idle_current: int | None = None
 
     def forget_before(self, cutoff: float) -> None:
         for series in (self.changes, self.recommendations):
@@ -90,7 +101,8 @@ class ForecastUse:
     reason: str  # why that method (its gate, its scores, or the policy's forecast.method)
     horizon: float  # seconds ahead: the lead time (startup + one interval)
     value: float  # the forecast's upper quantile over the horizon (requests/s)
-    band: float  # the short-term band: recent level + z sigmas (0 with method reactive)
+    band: float  # the short-term band: recent level + z sigmas (0 with method reactive); on a
+    # scale-up, where it settles if the load holds (surge.settled_band)
     basis: str  # what set the demand: forecast | band | load (method reactive) | event NAME
     scores: Mapping[str, float] = field(default_factory=dict)  # method -> recent error (WAPE)
 
@@ -223,9 +235,49 @@ def _sized(
     )
 
 
+def _needed(wp: WorkloadPolicy, demand: float) -> int:
+    """The fewest replicas that meet the workload's SLO for `demand`, ignoring every bound."""
+    return needed_replicas(Workload(wp.name, demand, 0, 0, 0, wp.capacity, wp.slo))
+
+
+def _idle(
+    policy: Policy, w: Workload, own_floor: int, mem: WorkloadMemory, now: float, surging: bool
+) -> str | None:
+    """Why the idle replicas stay (None: they may go), once what they cost is counted.
+
+    Idle: the replicas above what the load needs at the SLO and the floors need (not counting
+    rate limits, windows or budget). They stay while what they have cost since the excess
+    appeared, plus one more interval, is below `behavior.change_cost`: a one-replica dip waits
+    ten minutes (by default), a large drop goes at once, and a slow decline moves in steps. A
+    linear churn term in the objective cannot do this: removing one replica always saves more
+    than a per-replica churn below the price. The count starts over when the replicas change,
+    the excess is gone, or a surge starts.
+    """
+    cost, current = policy.behavior.change_cost, w.current
+    idle = 0
+    if cost > 0 and current > own_floor and not surging:
+        idle = current - max(own_floor, needed_replicas(w))
+    if idle <= 0:
+        mem.idle_paid, mem.idle_at, mem.idle_current = 0.0, None, current
+        return None
+    if mem.idle_at is None or mem.idle_current != current:
+        mem.idle_paid, mem.idle_at, mem.idle_current = 0.0, now, current  # idle from now on
+    elif now >= mem.idle_at:
+        # At most one interval: a reconcile after a gap (an operator restart) has not seen the
+        # replicas idle all that time; one dated before the last adds nothing.
+        mem.idle_paid += idle * min(now - mem.idle_at, policy.interval)
+        mem.idle_at = now
+    if mem.idle_paid + idle * policy.interval >= cost:
+        return None  # one more interval would cost more than the change: let them go
+    return (
+        f"current replicas ({idle} idle: {mem.idle_paid / 60:.1f} of the {cost / 60:g} "
+        "replica-minutes a scale change is worth)"
+    )
+
+
 def _workload(
     policy: Policy, wp: WorkloadPolicy, seen: WorkloadObservation, mem: WorkloadMemory, now: float
-) -> tuple[Workload, WorkloadInput, int]:
+) -> tuple[Workload, WorkloadInput, int, str | None]:
     demand, missing_floor, source, note = _demand(policy, wp, seen, mem, now)
     events = active_events(policy.events, wp.startup, now)
     use: ForecastUse | None = None
@@ -247,9 +299,18 @@ def _workload(
             demand = mem.baselines[by] * factor
             if use is not None:
                 use = replace(use, basis=f"event {by}")
+    current = seen.current
+    # A scale-up sizes for where the band settles if the load holds: the band's level takes a
+    # couple of minutes to catch up with a new load, and following it would add a replica or two
+    # at every reconcile. Never lower than the demand, so never less safe.
+    banded = use is not None and policy.forecast.method != "reactive"
+    if banded and seen.load is not None and _needed(wp, demand) > current:
+        z = surge.z_score(policy.forecast.quantile)
+        settled = surge.settled_band(mem.short, policy.surge, z, seen.load, policy.interval)
+        if settled > demand and use is not None:
+            demand, use = settled, replace(use, band=settled, basis="band")
     floor, floor_event = event_floor(events, wp.name)
 
-    current = seen.current
     rules = policy.behavior
     surging = mem.short.in_surge
     up_cap = scale_up_limit(current, rules.up, mem.changes, now)
@@ -300,6 +361,9 @@ def _workload(
     names = tuple(e.name for e in events)
     # What this reconcile recommends before rate limits: the floor of later stabilisation windows.
     own_floor = min(max(wp.min_replicas, floor, missing_floor), wp.max_replicas)
+    hold = SURGE_FLOOR if surging else None
+    if seen.hold is None:
+        hold = hold or _idle(policy, workload, own_floor, mem, now, surging)
     given = WorkloadInput(
         wp.name,
         seen.load,
@@ -310,23 +374,24 @@ def _workload(
         use,
         mem.short.surge_reason if surging else None,
     )
-    return workload, given, own_floor
+    return workload, given, own_floor, hold
 
 
 SURGE_FLOOR = "current replicas (surge: no scale-down until calm)"
 
 
-def _hold_surges(
-    workloads: list[Workload], inputs: list[WorkloadInput], shares: list[int] | None
+def _hold(
+    workloads: list[Workload], holds: list[str | None], shares: list[int] | None
 ) -> list[Workload]:
-    """A workload in a surge keeps its replicas until calm, unless a shared budget gives them to
-    a workload with a higher priority (`shares`: the joint plan without behaviour bounds):
-    otherwise, when every workload surges at once, a full budget could never move at all."""
+    """A workload in a surge, or with idle replicas not yet worth a change, keeps its replicas
+    (`holds`: why), unless a shared budget gives them to a workload with a higher priority
+    (`shares`: the joint plan without behaviour bounds): otherwise, when every workload holds at
+    once, a full budget could never move at all."""
     out: list[Workload] = []
-    for i, (w, given) in enumerate(zip(workloads, inputs, strict=True)):
+    for i, (w, why) in enumerate(zip(workloads, holds, strict=True)):
         keep = w.current if shares is None else min(w.current, shares[i])
-        if given.surge is not None and w.lo != w.hi and keep > w.lo:
-            w = replace(w, lo=min(keep, w.hi), floor_reason=SURGE_FLOOR)
+        if why is not None and w.lo != w.hi and keep > w.lo:
+            w = replace(w, lo=min(keep, w.hi), floor_reason=why)
         out.append(w)
     return out
 
@@ -348,22 +413,24 @@ def decide(
     workloads: list[Workload] = []
     inputs: list[WorkloadInput] = []
     floors: list[int] = []
+    holds: list[str | None] = []
     for wp in policy.workloads:
         seen = observation.workloads.get(wp.name)
         if seen is None:
             raise KeyError(f"no observation for workload {wp.name}")
         mem = memory.of(wp.name)
         mem.forget_before(now - HISTORY_SECONDS)
-        workload, given, own_floor = _workload(policy, wp, seen, mem, now)
+        workload, given, own_floor, hold = _workload(policy, wp, seen, mem, now)
         workloads.append(workload)
         inputs.append(given)
         floors.append(own_floor)
+        holds.append(hold)
 
     # The stabilisation windows remember what this reconcile recommends before rate limits. With
     # a shared budget that is the joint plan without behaviour bounds, not each workload's own
     # need: otherwise a steady low-priority workload would recommend its full need forever, its
     # scale-down window would never let go, and the budget could never move its replicas to a
-    # workload that needs them more. The same joint plan bounds what a surge may keep.
+    # workload that needs them more. The same joint plan bounds what a hold may keep.
     unbounded: list[int] | None = None
     if policy.budget.limits():
         free = tuple(
@@ -373,7 +440,7 @@ def decide(
         quick = replace(options or SolveOptions(), explain=False)
         unbounded = [d.desired for d in plan(Problem(free, policy.budget), quick).workloads]
 
-    workloads = _hold_surges(workloads, inputs, unbounded)
+    workloads = _hold(workloads, holds, unbounded)
     result = plan(Problem(tuple(workloads), policy.budget), options)
 
     for i, (w, d, own_floor) in enumerate(zip(workloads, result.workloads, floors, strict=True)):

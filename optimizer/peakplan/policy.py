@@ -36,10 +36,16 @@ DEFAULT_SCALE_UP = ScalingRules(
 DEFAULT_SCALE_DOWN = ScalingRules(300.0, "Max", (StepLimit("Percent", 100, 15.0),))
 
 
+# What one scale change is worth, in replica-seconds: replicas the load no longer needs are kept
+# until their idle time adds up to this (one idle replica for 10 minutes, ten for one minute).
+DEFAULT_CHANGE_COST = 600.0
+
+
 @dataclass(frozen=True)
 class Behavior:
     up: ScalingRules = DEFAULT_SCALE_UP
     down: ScalingRules = DEFAULT_SCALE_DOWN
+    change_cost: float = DEFAULT_CHANGE_COST  # replica-seconds; 0: no idle hold
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ State is a plain dataclass (deep-copyable); no clock: times come with the observ
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from statistics import NormalDist
 
@@ -117,3 +117,21 @@ def band(state: ShortTerm, z: float) -> float:
     if state.time is None:
         return 0.0
     return max(0.0, state.level + z * state.sigma)
+
+
+def settled_band(
+    state: ShortTerm, settings: SurgeSettings, z: float, load: float, interval: float
+) -> float:
+    """The highest band over the next `level_tau` seconds if every observation, one per
+    `interval`, is `load`: where the band is heading while its level catches up with the load.
+    Sizing a scale-up for it takes one step instead of a string of one-replica steps."""
+    if state.time is None or interval <= 0:
+        return band(state, z)
+    ahead = replace(state)  # the caller's state is not touched
+    highest = band(ahead, z)
+    t, end = state.time, state.time + settings.level_tau
+    while t < end:
+        t += interval
+        observe(ahead, settings, t, load)
+        highest = max(highest, band(ahead, z))
+    return highest

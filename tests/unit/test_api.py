@@ -120,6 +120,7 @@ FULL: dict[str, Any] = {
                 "selectPolicy": "Min",
                 "policies": [{"type": "Percent", "value": 10, "periodSeconds": 60}],
             },
+            "changeCost": "20m",
         },
         "events": [
             {
@@ -274,6 +275,7 @@ def test_full_example_parses_with_camel_case_aliases() -> None:
     assert search.resources == api.ResourceSpec(cpu=2, memory="512Mi")
     assert spec.behavior is not None and spec.behavior.scale_down is not None
     assert spec.behavior.scale_down.select_policy == "Min"
+    assert spec.behavior.change_cost == "20m"
     assert spec.events is not None
     assert spec.events[0].min_replicas == {"checkout": 80}
     assert spec.events[1].time_zone == "America/New_York"

@@ -160,7 +160,10 @@ SCENARIOS = {
         },
         current=12,
         policy=_policy(
-            behavior=Behavior(down=ScalingRules(0.0, "Max", (StepLimit("Pods", 1, 15.0),)))
+            # No idle hold (change_cost 0): the one-pod steps show the data rule alone.
+            behavior=Behavior(
+                down=ScalingRules(0.0, "Max", (StepLimit("Pods", 1, 15.0),)), change_cost=0.0
+            )
         ),
         sources={15: "held", 30: "observed"},
     ),

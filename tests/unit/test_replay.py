@@ -168,7 +168,10 @@ def test_the_forecaster_is_warmed_with_the_history_before_the_window() -> None:
 
 
 def test_forecast_method_reactive_with_zero_lag_tracks_the_load() -> None:
-    policy = Policy((WEB,), forecast=ForecastSettings(method="reactive"))
+    # Without the idle hold, which would keep the 15 the replay starts with for ten minutes.
+    policy = Policy(
+        (WEB,), behavior=Behavior(change_cost=0.0), forecast=ForecastSettings(method="reactive")
+    )
     trace = Trace.from_counts([6000.0] * 10, 60.0, T0)
     result = replay(policy, {"web": trace}, ReplaySettings(step=STEP, metrics_lag=0.0))
     assert set(result.controllers["peakpilot"].workloads["web"].desired) == {13}

@@ -105,7 +105,8 @@ def _decide(policy: Policy, memory: Memory, t: float, current: int, load: float,
 
 
 def test_no_scale_down_during_a_surge_and_the_normal_behaviour_after_it() -> None:
-    policy = Policy((WEB,), behavior=Behavior(down=QUICK_DOWN), forecast=REACTIVE)
+    # No idle hold either (change_cost 0): what keeps the replicas here is the surge alone.
+    policy = Policy((WEB,), behavior=Behavior(down=QUICK_DOWN, change_cost=0.0), forecast=REACTIVE)
     memory = Memory()
     assert _decide(policy, memory, 0.0, 5, 40.0, ready=5) == 5  # 40 rps needs 5; 40 <= 50
     assert _decide(policy, memory, 15.0, 5, 80.0, ready=5) == 10  # 80 > 50 ready: a surge

@@ -11,6 +11,7 @@ import pytest
 from peakpilot.inputs import load_policy, parse_policy
 from peakpilot.translate import to_policy
 from peakplan.policy import (
+    DEFAULT_CHANGE_COST,
     DEFAULT_SCALE_DOWN,
     DEFAULT_SCALE_UP,
     ForecastSettings,
@@ -148,6 +149,19 @@ BEHAVIOURS: dict[str, tuple[dict[str, Any], ScalingRules, ScalingRules]] = {
 def test_behavior(spec: dict[str, Any], up: ScalingRules, down: ScalingRules) -> None:
     behavior = translate(spec).behavior
     assert (behavior.up, behavior.down) == (up, down)
+
+
+@pytest.mark.parametrize(
+    ("spec", "seconds"),
+    [
+        ({}, DEFAULT_CHANGE_COST),  # unset: ten replica-minutes
+        ({"behavior": {"changeCost": "1h30m"}}, 5400.0),
+        ({"behavior": {"changeCost": "0s"}}, 0.0),  # no idle hold
+    ],
+    ids=["default", "duration", "off"],
+)
+def test_change_cost_is_replica_seconds(spec: dict[str, Any], seconds: float) -> None:
+    assert translate(spec).behavior.change_cost == seconds
 
 
 FAILURES = {

@@ -1,0 +1,234 @@
+"""Fewer scale changes, never less capacity: the idle hold and the settling band in `decide`.
+
+The idle hold keeps replicas the load no longer needs until their idle time adds up to
+`behavior.change_cost` replica-seconds (default 600: one idle replica for ten minutes, forty for
+one 15 s interval). A scale-up sizes for where the short-term band settles if the load holds.
+Workloads serve 10 rps per replica at an 80 % target, i.e. 8 rps per replica: needed =
+ceil(load / 8). Reconciles every 15 s apply each plan.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import replace
+
+import pytest
+
+from peakplan import surge
+from peakplan.controller import Decision, Memory, Observation, WorkloadObservation, decide, warm
+from peakplan.policy import (
+    DEFAULT_CHANGE_COST,
+    Behavior,
+    ForecastSettings,
+    Policy,
+    ScalingRules,
+    StepLimit,
+    SurgeSettings,
+    WorkloadPolicy,
+)
+from peakplan.problem import Budget
+
+STEP = 15.0
+WEB = WorkloadPolicy("web", min_replicas=2, max_replicas=100, capacity=10, price=0.1)
+REACTIVE = ForecastSettings(method="reactive")  # size for the load itself: easy arithmetic
+# No scale-down window, so what holds replicas below is the idle hold alone.
+QUICK_DOWN = ScalingRules(0.0, "Max", (StepLimit("Percent", 100, 15.0),))
+HOLD = Behavior(down=QUICK_DOWN)  # the default change cost, 600 replica-seconds
+NO_HOLD = Behavior(down=QUICK_DOWN, change_cost=0.0)
+
+
+def drive(
+    policy: Policy,
+    load: Callable[[float], float],
+    until: float,
+    current: int,
+    start: float = 0.0,
+    memory: Memory | None = None,
+) -> dict[float, Decision]:
+    """Reconcile every 15 s from `start` up to `until`, applying each plan."""
+    memory = memory or Memory()
+    decisions: dict[float, Decision] = {}
+    t = start
+    while t <= until:
+        seen = {"web": WorkloadObservation(current, load(t))}
+        decisions[t] = decide(policy, Observation(t, seen), memory)
+        current = decisions[t].plan.desired["web"]
+        t += STEP
+    return decisions
+
+
+def changes(decisions: dict[float, Decision]) -> int:
+    return sum(
+        d.plan.decision("web").desired != d.plan.decision("web").current for d in decisions.values()
+    )
+
+
+def test_the_default_change_cost_is_ten_replica_minutes() -> None:
+    assert DEFAULT_CHANGE_COST == 600.0
+    assert Behavior().change_cost == DEFAULT_CHANGE_COST
+
+
+def test_a_noisy_flat_load_keeps_the_count_steady() -> None:
+    # 200 rps +- 8 % of noise for two hours, sized by the band (forecast method auto).
+    rng = random.Random(7)
+    noise = {k: 200.0 * (1 + rng.uniform(-0.08, 0.08)) for k in range(-60, 121)}
+
+    def load(t: float) -> float:
+        return noise[int(t // 60)]  # a new value every minute, as a 1m rate() would change
+
+    runs = {}
+    for name, behavior in (("hold", HOLD), ("no-hold", NO_HOLD)):
+        policy = Policy((WEB,), behavior=behavior)
+        memory = Memory()
+        warm(policy, memory, "web", [(t, load(t)) for t in range(-3600, 0, 15)])
+        runs[name] = drive(policy, load, 2 * 3600, current=30, memory=memory)
+    held, free = changes(runs["hold"]), changes(runs["no-hold"])
+    assert free >= 40  # without the hold the count follows the noise ...
+    assert held * 3 <= free  # ... with it, at most a third as many changes
+    # Never below what the demand it sized for needs: the hold only keeps replicas.
+    for d in runs["hold"].values():
+        decision = d.plan.decision("web")
+        assert decision.desired >= decision.needed
+
+
+def test_one_idle_replica_waits_until_it_has_cost_a_change() -> None:
+    # 80 rps needs 10; from 60 s on, 72 rps needs 9: one replica is idle.
+    def load(t: float) -> float:
+        return 80.0 if t < 60 else 72.0
+
+    decisions = drive(Policy((WEB,), behavior=HOLD, forecast=REACTIVE), load, 60 + 600, 10)
+    # It has cost 15 replica-seconds per interval: held while what it has cost plus one more
+    # interval stays below 600, i.e. until 60 + 39 x 15 = 645 s, where 585 + 15 reaches 600.
+    for t in range(60, 645, 15):
+        assert decisions[t].plan.desired == {"web": 10}, t
+    assert "1 idle" in decisions[630].plan.decision("web").reason
+    assert decisions[645].plan.desired == {"web": 9}
+
+
+def test_a_large_drop_goes_at_once() -> None:
+    # 400 rps needs 50; 40 rps needs 5: 45 idle replicas cost 675 replica-seconds an interval.
+    def load(t: float) -> float:
+        return 400.0 if t < 60 else 40.0
+
+    decisions = drive(Policy((WEB,), behavior=HOLD, forecast=REACTIVE), load, 90, 50)
+    assert decisions[45].plan.desired == {"web": 50}
+    assert decisions[60].plan.desired == {"web": 5}
+
+
+def test_the_count_starts_over_after_every_change() -> None:
+    # A decline of one replica every 2 minutes: the idle replicas pile up and go together once
+    # they have cost a change (counted again from zero after each change). Fewer changes than
+    # the load's steps, never below the load, never more than ten minutes behind it.
+    def load(t: float) -> float:
+        return 8.0 * max(10, 40 - int(t // 120)) - 1.0
+
+    decisions = drive(Policy((WEB,), behavior=HOLD, forecast=REACTIVE), load, 3600, 40)
+    desired = [decisions[t].plan.desired["web"] for t in sorted(decisions)]
+    assert desired == sorted(desired, reverse=True)  # only down
+    assert changes(decisions) < 3600 / 120  # fewer steps than the load took
+    for t, d in decisions.items():  # never below the load, never more than ten minutes' worth
+        decision = d.plan.decision("web")
+        assert decision.needed <= decision.desired <= math.ceil(load(max(0, t - 600)) / 8) + 1
+
+
+def test_a_real_step_up_still_scales_at_once() -> None:
+    # 24 replicas for 150 rps (19 needed: 5 idle replicas, 75 replica-seconds an interval, held
+    # for 8 intervals), then 400 rps at 60 s, while they are held: the first reconcile that sees
+    # it scales up as far as the rate limit allows (+100 %), from the count it holds.
+    def load(t: float) -> float:
+        return 150.0 if t < 60 else 400.0
+
+    runs = {
+        name: drive(Policy((WEB,), behavior=b, forecast=REACTIVE), load, 90, 24)
+        for name, b in (("hold", HOLD), ("no-hold", NO_HOLD))
+    }
+    assert runs["hold"][45].plan.desired == {"web": 24}  # held
+    assert runs["no-hold"][45].plan.desired == {"web": 19}
+    assert runs["hold"][60].plan.desired == {"web": 48}  # 400 rps needs 50; 24 x 2
+    assert runs["no-hold"][60].plan.desired == {"web": 38}  # 19 x 2
+    assert runs["hold"][75].plan.desired == runs["no-hold"][75].plan.desired == {"web": 50}
+
+
+def test_missing_data_never_scales_down_while_the_hold_runs() -> None:
+    # 72 rps needs 9 of 10: one idle replica, held; then the metric fails for 20 minutes.
+    def load(t: float) -> float | None:
+        return 72.0 if t < 300 else None
+
+    policy = Policy((WEB,), behavior=HOLD, forecast=REACTIVE)
+    memory, current = Memory(), 10
+    for t in range(0, 1500, 15):
+        seen = {"web": WorkloadObservation(current, load(t))}
+        decision = decide(policy, Observation(t, seen), memory)
+        assert decision.plan.desired["web"] >= current, t
+        current = decision.plan.desired["web"]
+
+
+def test_the_hold_yields_to_a_binding_budget() -> None:
+    # batch's load fell (32 rps needs 4 of its 8) while shop's rose (64 rps needs 8 of its 4);
+    # the 12/h budget is full. Held, batch's idle replicas would starve shop for ten minutes;
+    # the budget's joint plan takes them at once. Without a budget, batch keeps them.
+    shop = WorkloadPolicy("shop", 1, 50, capacity=10, priority=10, price=1.0)
+    batch = WorkloadPolicy("batch", 1, 50, capacity=10, priority=1, price=1.0)
+    seen = {"shop": WorkloadObservation(4, 64.0), "batch": WorkloadObservation(8, 32.0)}
+    budget = Policy((shop, batch), Budget(max_cost_per_hour=12), HOLD, forecast=REACTIVE)
+    assert decide(budget, Observation(0.0, seen), Memory()).plan.desired == {
+        "shop": 8,
+        "batch": 4,
+    }
+    free = replace(budget, budget=Budget())
+    assert decide(free, Observation(0.0, seen), Memory()).plan.desired == {"shop": 8, "batch": 8}
+
+
+# ----------------------------------------------------------------------------------------------
+# The settling band.
+
+SETTINGS = SurgeSettings()
+
+
+def test_the_settled_band_is_the_highest_band_while_the_level_catches_up() -> None:
+    state = surge.ShortTerm()
+    for k in range(40):  # ten minutes at 100 with a little noise, then 150
+        surge.observe(state, SETTINGS, k * STEP, 100.0 + (k % 3))
+    surge.observe(state, SETTINGS, 40 * STEP, 150.0)
+    before = replace(state)
+    z = surge.z_score(0.9)
+    settled = surge.settled_band(state, SETTINGS, z, 150.0, STEP)
+    assert state == before  # a projection: the state is not touched
+    path = replace(state)
+    bands = [surge.band(path, z)]
+    for k in range(1, 9):  # level_tau = 120 s: eight more observations of 150
+        surge.observe(path, SETTINGS, (40 + k) * STEP, 150.0)
+        bands.append(surge.band(path, z))
+    assert settled == max(bands)
+    assert settled > surge.band(state, z) > 100.0
+
+
+def test_a_scale_up_sizes_for_where_the_band_settles(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A volatile recent past (level 100 rps, mean deviation 30) and the load now at 160 rps, within
+    # the 180 rps of 18 ready pods (no surge) but above the 144 rps they carry at the 80 % target:
+    # a scale-up, while the band's level will take minutes to catch up with the load.
+    def run() -> dict[float, Decision]:
+        memory = Memory()
+        memory.of("web").short = surge.ShortTerm(level=100.0, deviation=30.0, last=100.0, time=-15)
+        return drive(Policy((WEB,), behavior=HOLD), lambda t: 160.0, 120, 18, memory=memory)
+
+    settled = run()
+    first = settled[0].input("web")
+    assert first.surge is None and first.forecast is not None
+    # Expected: the band after this observation, projected over level_tau with the load held.
+    state = surge.ShortTerm(level=100.0, deviation=30.0, last=100.0, time=-15)
+    surge.observe(state, SETTINGS, 0.0, 160.0)
+    z = surge.z_score(0.9)
+    expected = surge.settled_band(state, SETTINGS, z, 160.0, STEP)
+    assert expected > surge.band(state, z) and expected > 160.0
+    assert (first.demand, first.forecast.band, first.forecast.basis) == (expected, expected, "band")
+    assert settled[0].plan.desired == {"web": math.ceil(expected / 8)}
+    assert changes(settled) == 1  # and nothing more while the band catches up
+
+    # Following the band as it moves instead takes a string of small steps.
+    monkeypatch.setattr(surge, "settled_band", lambda s, _settings, z, _load, _dt: surge.band(s, z))
+    following = run()
+    assert changes(following) >= 3
+    assert following[0].plan.desired["web"] < settled[0].plan.desired["web"]
