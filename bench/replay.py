@@ -15,18 +15,20 @@ and writes the figures. It prints figures; it asserts nothing.
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import platform
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from peakpilot.inputs import load_policy
 from peakpilot.plot import plot_replay
 from peakpilot.translate import to_policy
-from peakplan.policy import DEFAULT_SCALE_DOWN, Behavior, ForecastSettings, Policy
+from peakplan.policy import DEFAULT_SCALE_DOWN, ForecastSettings, Policy
 from peakplan.problem import Budget
 from peakplan.replay import ControllerRun, Replay, ReplaySettings, baseline, replay
 from peakplan.scoring import Score
@@ -107,6 +109,23 @@ HEADER = (
 )
 
 
+def moves(desired: Sequence[int], initial: int) -> str:
+    """How a controller's replica count changed: up, down, and how many by one replica."""
+    up = down = single = 0
+    for before, after in itertools.pairwise([initial, *desired]):
+        up += after > before
+        down += after < before
+        single += abs(after - before) == 1
+    return f"{up:,} up and {down:,} down, {single / max(1, up + down):.0%} of one replica"
+
+
+def sized_by(extra: Mapping[str, Any]) -> str:
+    """What set PeakPilot's demand, as shares of the steps with a forecast."""
+    counts: Mapping[str, int] = extra.get("sized_by", {})
+    steps = max(1, sum(counts.values()))
+    return ", ".join(f"{k} {v / steps:.1%}" for k, v in sorted(counts.items(), key=lambda i: -i[1]))
+
+
 def verdict(ok: bool) -> str:
     return "**met**" if ok else "**missed**"
 
@@ -124,10 +143,15 @@ def run_case(case: Case, traces_dir: Path, img: Path) -> tuple[Replay, Controlle
     seconds = time.perf_counter() - began
     wide = baseline(policy, traces, settings, target=0.5)
     capacity = policy.workloads[0].capacity
+    ours = result.controllers["peakpilot"].workloads[case.workload]
+    hpa = result.controllers["hpa"].workloads[case.workload]
+    initial = result.initial[case.workload]
     note = (
         f"{case.label}: {result.steps:,} steps of {STEP:g} s replayed in {seconds:.1f} s; "
         f"capacity {capacity:.8g} rps per replica: the peak, "
-        f"{trace.slice(start, end).peak_rate:,.2f} rps, needs {PEAK_REPLICAS} replicas"
+        f"{trace.slice(start, end).peak_rate:,.2f} rps, needs {PEAK_REPLICAS} replicas; "
+        f"PeakPilot's changes: {moves(ours.desired, initial)}, the HPA's: "
+        f"{moves(hpa.desired, initial)}; PeakPilot sized by {sized_by(ours.extra)}"
     )
     zoom_settings = replace(settings, start=at(case.zoom[0]), end=at(case.zoom[1]))
     zoomed = replay(policy, traces, zoom_settings)
@@ -155,12 +179,18 @@ def ablations(traces_dir: Path) -> list[str]:
     full = to_policy(load_policy(ROOT / case.policy_file).spec)
     trace = parse_trace((traces_dir / case.trace_file).read_text())
     start, end = at(case.start or ""), at(case.end or "")
+    behavior = full.behavior
     variants = {
         "the example policy": full,
         "without the calendar": replace(full, events=()),
         "HPA scale-down window (300 s)": replace(
-            full, behavior=Behavior(full.behavior.up, DEFAULT_SCALE_DOWN)
+            full, behavior=replace(behavior, down=DEFAULT_SCALE_DOWN)
         ),
+        "a 120 s scale-down window": replace(
+            full, behavior=replace(behavior, down=replace(behavior.down, window=120.0))
+        ),
+        "changeCost 0s (no idle hold)": replace(full, behavior=replace(behavior, change_cost=0.0)),
+        "changeCost 20m": replace(full, behavior=replace(behavior, change_cost=1200.0)),
         "forecast quantile 0.9 (not 0.95)": replace(
             full, forecast=replace(full.forecast, quantile=0.9)
         ),
@@ -169,8 +199,9 @@ def ablations(traces_dir: Path) -> list[str]:
         ),
     }
     lines = [
-        "| World Cup knock-out, PeakPilot with | cost ratio | unserved % | overload min |",
-        "|---|---:|---:|---:|",
+        "| World Cup knock-out, PeakPilot with | cost ratio | unserved % | overload min "
+        "| scale changes |",
+        "|---|---:|---:|---:|---:|",
     ]
     settings = ReplaySettings(step=STEP, start=start, end=end)
     for label, policy in variants.items():
@@ -178,7 +209,7 @@ def ablations(traces_dir: Path) -> list[str]:
         total = s.controllers["peakpilot"].total
         lines.append(
             f"| {label} | {total.cost_ratio:.3f} | {total.unserved_pct:.4f} | "
-            f"{total.overload_minutes:,} |"
+            f"{total.overload_minutes:,} | {total.scale_changes:,} |"
         )
     return lines
 
