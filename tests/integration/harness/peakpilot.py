@@ -422,6 +422,8 @@ FAST_BEHAVIOR: JSON = {
         "stabilizationWindowSeconds": 0,
         "policies": [{"type": "Percent", "value": 100, "periodSeconds": 1}],
     },
+    # Remove replicas the load no longer needs at once: the scenarios watch a scale-down happen.
+    "changeCost": "0s",
 }
 
 
