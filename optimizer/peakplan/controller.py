@@ -43,6 +43,7 @@ from peakplan.policy import Policy, WorkloadPolicy
 from peakplan.problem import Problem, Workload
 
 HISTORY_SECONDS = 3600.0  # longest HPA window/period is 1800 s; keep some margin
+MIN_INTERVAL = 1.0  # seconds: the shortest reconcile period the idle hold counts with
 
 
 @dataclass(frozen=True)
@@ -260,14 +261,16 @@ def _idle(
     if idle <= 0:
         mem.idle_paid, mem.idle_at, mem.idle_current = 0.0, None, current
         return None
+    # The operator reconciles at least a second apart; a zero interval must not hold for ever.
+    step = max(policy.interval, MIN_INTERVAL)
     if mem.idle_at is None or mem.idle_current != current:
         mem.idle_paid, mem.idle_at, mem.idle_current = 0.0, now, current  # idle from now on
     elif now >= mem.idle_at:
         # At most one interval: a reconcile after a gap (an operator restart) has not seen the
         # replicas idle all that time; one dated before the last adds nothing.
-        mem.idle_paid += idle * min(now - mem.idle_at, policy.interval)
+        mem.idle_paid += idle * min(now - mem.idle_at, step)
         mem.idle_at = now
-    if mem.idle_paid + idle * policy.interval >= cost:
+    if mem.idle_paid + idle * step >= cost:
         return None  # one more interval would cost more than the change: let them go
     return (
         f"current replicas ({idle} idle: {mem.idle_paid / 60:.1f} of the {cost / 60:g} "

@@ -107,6 +107,22 @@ def test_one_idle_replica_waits_until_it_has_cost_a_change() -> None:
     assert decisions[645].plan.desired == {"web": 9}
 
 
+def test_the_hold_ends_even_with_a_zero_interval() -> None:
+    # Reconciles one second apart under `interval: 0s`: each still counts one second of idle time,
+    # so one idle replica goes after 600 seconds instead of being held for ever.
+    def load(t: float) -> float:
+        return 80.0 if t < 1 else 72.0
+
+    policy = Policy((WEB,), behavior=HOLD, forecast=REACTIVE, interval=0.0)
+    memory, current, gone = Memory(), 10, None
+    for t in range(0, 700):
+        seen = {"web": WorkloadObservation(current, load(t))}
+        current = decide(policy, Observation(float(t), seen), memory).plan.desired["web"]
+        if current == 9 and gone is None:
+            gone = t
+    assert gone == 600  # idle from 1 s: 599 s counted + one more second reach 600
+
+
 def test_a_large_drop_goes_at_once() -> None:
     # 400 rps needs 50; 40 rps needs 5: 45 idle replicas cost 675 replica-seconds an interval.
     def load(t: float) -> float:
