@@ -364,9 +364,10 @@ def _workload(
     names = tuple(e.name for e in events)
     # What this reconcile recommends before rate limits: the floor of later stabilisation windows.
     own_floor = min(max(wp.min_replicas, floor, missing_floor), wp.max_replicas)
-    hold = SURGE_FLOOR if surging else None
-    if seen.hold is None:
-        hold = hold or _idle(policy, workload, own_floor, mem, now, surging)
+    hold = None
+    if seen.hold is None:  # a surge holds everything (and restarts the idle count)
+        idle = _idle(policy, workload, own_floor, mem, now, surging)
+        hold = SURGE_FLOOR if surging else idle
     given = WorkloadInput(
         wp.name,
         seen.load,
