@@ -15,7 +15,11 @@ the huge penalty does not swamp the relative gap).
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import math
+import os
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -91,6 +95,46 @@ class _Workload:
                 p.cost.setInitialValue(self.curve.total(n) if inside else 0.0, check=False)
 
 
+_banner_lock = threading.Lock()
+_banner_done = False
+
+
+def _swallow_highs_banner() -> None:
+    """Create one throwaway HiGHS instance with the process's stdout and stderr sent to /dev/null.
+
+    HiGHS >= 1.16 writes its copyright banner from C++ to file descriptor 1 when the first
+    instance in a process is created, whatever `output_flag` says; that line would corrupt
+    `plan -o json` and the operator's JSON log. It is written once per process, so swallowing it
+    once here keeps every later solve silent. Done under a lock, once, before the first solve.
+    """
+    global _banner_done
+    with _banner_lock:
+        if _banner_done:
+            return
+        _banner_done = True
+        try:
+            import highspy
+        except ImportError:  # HiGHS missing: PuLP reports it when a solve asks for it
+            return
+        # Python's own buffered output is written out first, so none of it is lost.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved = [os.dup(1), os.dup(2)]
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            highspy.Highs()  # type: ignore[no-untyped-call]
+            # C stdio buffers too, while they still lead nowhere.
+            with contextlib.suppress(OSError, AttributeError):
+                ctypes.CDLL(None).fflush(None)
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in (*saved, devnull):
+                os.close(fd)
+
+
 def _solver(
     name: SolverName,
     time_limit: float,
@@ -101,6 +145,7 @@ def _solver(
     warm: bool,
 ) -> pulp.LpSolver:
     if name == "highs":
+        _swallow_highs_banner()
         # HiGHS' MIP presolve halves the median solve of small models but measured slower than
         # the whole rest of the solve on large ones, whose root LP is nearly integral anyway.
         return pulp.HiGHS(

@@ -77,9 +77,9 @@ def values() -> dict[str, Any]:
     return loaded
 
 
-def test_two_stages_on_python_312_slim() -> None:
+def test_two_stages_on_python_312_slim_pinned_by_digest() -> None:
     args = dict(instructions())
-    assert "python:3.12-slim" in args["ARG"]
+    assert re.fullmatch(r"PYTHON_IMAGE=python:3\.12-slim@sha256:[0-9a-f]{64}", args["ARG"])
     builder, final = stages()
     assert builder[0][1].endswith("AS builder")
     assert final[0] == ("FROM", "${PYTHON_IMAGE}")
@@ -105,6 +105,16 @@ def test_runs_as_the_chart_user_with_the_operator_command() -> None:
     assert ports == {values()["metrics"]["port"], values()["liveness"]["port"]}
 
 
+def test_builder_installs_from_the_lock_without_build_isolation() -> None:
+    builder, _ = stages()
+    installs = [a for op, a in builder if op == "RUN" for a in a.split("&&") if "pip install" in a]
+    assert installs, "the builder installs nothing"
+    for command in installs:
+        assert "--constraint constraints.txt" in command, command
+    assert any("--no-build-isolation" in c and c.rstrip().endswith(" .") for c in installs)
+    assert in_context("constraints.txt")
+
+
 def test_entrypoint_is_the_projects_console_script() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert "peakpilot" in project["scripts"]
@@ -115,6 +125,7 @@ def test_entrypoint_is_the_projects_console_script() -> None:
     [
         ("pyproject.toml", True),
         ("README.md", True),
+        ("constraints.txt", True),
         ("operator/peakpilot/cli.py", True),
         ("optimizer/peakplan/__init__.py", True),
         ("operator/peakpilot/__pycache__/cli.cpython-312.pyc", False),
