@@ -196,7 +196,14 @@ def plan(
     from peakpilot.inputs import load_policy, load_snapshot
     from peakpilot.report import decision_dict, print_decision
     from peakpilot.translate import to_policy
-    from peakplan.controller import Memory, Observation, WorkloadObservation, decide, warm
+    from peakplan.controller import (
+        MISSING_DATA_RULE,
+        Memory,
+        Observation,
+        WorkloadObservation,
+        decide,
+        warm,
+    )
     from peakplan.planner import SolveOptions
 
     if (metrics is None) == (prometheus is None):
@@ -252,7 +259,7 @@ def plan(
         missing = [i.name for i in decision.inputs if i.source != "observed"]
         Console(stderr=True).print(
             f"[yellow]metrics unavailable for {', '.join(missing)}: "
-            "no scale-down planned for them[/]",
+            f"current replicas kept ({MISSING_DATA_RULE})[/]",
             soft_wrap=True,
         )
         raise typer.Exit(EXIT_METRICS)

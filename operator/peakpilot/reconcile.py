@@ -265,8 +265,13 @@ def reconcile(
                 except KubeError as exc:
                     autoscalers = exc
             if isinstance(autoscalers, KubeError):
+                # Fail closed: another autoscaler may own it, so it is not ours to change.
                 owners = []
-                problems.append(f"{w.name}: ownership check failed: {autoscalers}")
+                hold = f"ownership unknown ({autoscalers})"
+                problems.append(
+                    f"{w.name}: held: the ownership check failed ({autoscalers}); nothing is "
+                    "scaled until the operator can list HPAs and ScaledObjects"
+                )
             else:
                 owners = kube.owners(target, autoscalers)
             if owners:

@@ -44,6 +44,11 @@ from peakplan.problem import Problem, Workload
 
 HISTORY_SECONDS = 3600.0  # longest HPA window/period is 1800 s; keep some margin
 MIN_INTERVAL = 1.0  # seconds: the shortest reconcile period the idle hold counts with
+# The one rule for missing data, applied by the operator, `peakpilot plan` and `simulate` alike:
+# fail closed. A workload whose load is unavailable keeps at least its current replicas, even
+# when it runs above maxReplicas (someone else put it there; a blind cut could drop traffic).
+MISSING_DATA_RULE = "no scale-down on missing data, even above maxReplicas"
+MISSING_FLOOR = f"current replicas (load unavailable: {MISSING_DATA_RULE})"
 
 
 @dataclass(frozen=True)
@@ -162,7 +167,7 @@ def _demand(
                 )
         return 0.0, seen.current, "missing", f"load unavailable ({why}); keeping current replicas"
     if rule.action == "Static":
-        floor = max(seen.current, rule.replicas or 0)
+        floor = max(seen.current, min(rule.replicas or 0, wp.max_replicas))
         return 0.0, floor, "static", f"load unavailable ({why}); static {rule.replicas} replicas"
     return 0.0, seen.current, "current", f"load unavailable ({why}); keeping current replicas"
 
@@ -330,11 +335,13 @@ def _workload(
     # declared minimum for a time (as when a schedule raises an HPA's minReplicas, which the HPA
     # then applies at once), and its pods must be ready by the lead time whatever the policy.
     hi = max(hi, wp.min_replicas, min(floor, wp.max_replicas))
+    if missing_floor > hi:  # fail closed: missing data never scales down, not even to the max
+        hi, ceiling_reason = missing_floor, MISSING_FLOOR
     lo, floor_reason = wp.min_replicas, "minReplicas"
     for value, why in (
         (down_floor, "the scale-down limits (behavior.scaleDown)"),
         (floor, f"event {floor_event} minReplicas"),
-        (missing_floor, "current replicas (load unavailable)"),
+        (missing_floor, MISSING_FLOOR),
     ):
         if value > lo:
             lo, floor_reason = value, why

@@ -149,6 +149,21 @@ def test_null_load_exits_3_with_the_plan_and_no_scale_down() -> None:
     assert "missing" in table.stdout and "catalog" in table.stdout
 
 
+def test_missing_load_above_max_replicas_keeps_current(tmp_path: Path) -> None:
+    # frontend runs 250 replicas, above its maxReplicas 200, and its load is unavailable: the
+    # operator's rule (fail closed) is the CLI's, and the CLI says which rule it applied.
+    snapshot = yaml.safe_load(SNAPSHOT.read_text())
+    snapshot["workloads"]["frontend"] = {"load": None, "currentReplicas": 250}
+    path = tmp_path / "snapshot.yaml"
+    path.write_text(yaml.safe_dump(snapshot))
+    done = peakpilot("plan", POLICY, "--metrics", path, "-o", "json")
+    assert done.returncode == 3, done.stderr
+    assert "no scale-down on missing data, even above maxReplicas" in done.stderr
+    frontend = {w["name"]: w for w in json.loads(done.stdout)["workloads"]}["frontend"]
+    assert (frontend["current"], frontend["desired"]) == (250, 250)
+    assert "no scale-down on missing data, even above maxReplicas" in frontend["reason"]
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -360,7 +360,7 @@ def test_budget_moves_replicas_to_priority_once_the_window_lets_go() -> None:
     action=st.sampled_from(["HoldLastKnown", "Static", "Current"]),
     static=st.integers(0, 120),
     before=st.lists(st.tuples(st.integers(0, 100), st.floats(0, 2000)), max_size=6),
-    current=st.integers(0, 120),
+    current=st.integers(0, 300),  # up to 3x maxReplicas: someone else scaled it up
 )
 def test_missing_data_never_scales_down(
     action: str, static: int, before: list[tuple[int, float]], current: int
@@ -373,5 +373,26 @@ def test_missing_data_never_scales_down(
         decide(policy, Observation(t, {"web": WorkloadObservation(replicas, load)}), memory)
         t += STEP
     decision = decide(policy, Observation(t, {"web": WorkloadObservation(current, None)}), memory)
-    assert decision.plan.desired["web"] >= min(current, WEB.max_replicas)
+    assert decision.plan.desired["web"] >= current  # even above maxReplicas
+    assert decision.plan.desired["web"] <= max(current, WEB.max_replicas)  # Static: capped
     assert not decision.metrics_ok
+
+
+@pytest.mark.parametrize("action", ["HoldLastKnown", "Static", "Current"])
+def test_above_max_replicas_missing_data_keeps_current_and_says_which_rule(action: str) -> None:
+    # 80 replicas on a workload whose maxReplicas is 50, a budget that would pay for 30: with the
+    # load unavailable the one rule (operator, plan and simulate alike) is to keep the 80.
+    small = WorkloadPolicy("web", min_replicas=2, max_replicas=50, capacity=10, price=0.1)
+    policy = Policy(
+        (small,),
+        forecast=REACTIVE,
+        budget=Budget(max_cost_per_hour=3.0),
+        on_metric_failure=MetricFailure(action, ttl=600, replicas=40),  # type: ignore[arg-type]
+    )
+    decision = decide(policy, Observation(0, {"web": WorkloadObservation(80, None)}), Memory())
+    assert decision.plan.desired == {"web": 80}
+    reason = decision.plan.decision("web").reason
+    assert "no scale-down on missing data, even above maxReplicas" in reason
+    # With the load back, maxReplicas applies again.
+    back = decide(policy, Observation(15, {"web": WorkloadObservation(80, 100.0)}), Memory())
+    assert back.plan.desired["web"] <= 50
