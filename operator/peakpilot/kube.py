@@ -25,6 +25,28 @@ BUILTIN_PLURALS = {
 }
 
 
+def load_configuration(kubeconfig: str | None) -> client.Configuration:
+    """The client configuration from ``kubeconfig``, else in-cluster, else the default kubeconfig.
+
+    Loaded into a fresh object, never the client's process-wide default: PeakPilot's client and
+    Kopf's login (operator.py) both use what this returns, so they talk to the same server."""
+    from kubernetes import config
+
+    configuration = client.Configuration()
+    if kubeconfig:
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig, client_configuration=configuration, persist_config=False
+        )
+        return configuration
+    try:
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            client_configuration=configuration, persist_config=False
+        )
+    return configuration
+
+
 class KubeError(Exception):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import kopf
+from kubernetes import client
+from kubernetes.config import ConfigException
 
 from peakpilot import api, telemetry
-from peakpilot.kube import Kube
+from peakpilot.kube import Kube, load_configuration
 from peakpilot.reconcile import Event, PolicyState, reconcile
 from peakpilot.report import iso
 from peakpilot.units import parse_duration
@@ -193,16 +195,34 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
-def _load_kube_config(kubeconfig: str | None) -> None:
-    from kubernetes import config
+def _connection_info(configuration: Any) -> kopf.ConnectionInfo:
+    """Kopf's credentials from the client configuration PeakPilot's own client uses (as Kopf's
+    login_via_client does with the process-wide default, which may point elsewhere)."""
+    header = configuration.get_api_key_with_prefix(
+        "BearerToken"
+    ) or configuration.get_api_key_with_prefix("authorization")
+    scheme: str | None = None
+    token: str | None = header or None
+    if header and " " in header:  # "Bearer <token>" (RFC 7235)
+        scheme, token = header.split(" ", 1)
+    return kopf.ConnectionInfo(
+        server=configuration.host,
+        ca_path=configuration.ssl_ca_cert,
+        insecure=not configuration.verify_ssl,
+        username=configuration.username or None,
+        password=configuration.password or None,
+        scheme=scheme,
+        token=token,
+        certificate_path=configuration.cert_file,
+        private_key_path=configuration.key_file,
+        proxy_url=configuration.proxy,
+    )
 
-    if kubeconfig:
-        config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-        return
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
+
+@kopf.on.login()
+def login(**_: Any) -> kopf.ConnectionInfo:
+    """Kopf's watches and patches use --kubeconfig too (re-read on every login: rotated tokens)."""
+    return _connection_info(load_configuration(_settings.kubeconfig))
 
 
 def run(settings: OperatorSettings) -> None:
@@ -210,10 +230,13 @@ def run(settings: OperatorSettings) -> None:
     global _settings, _kube
     _settings = settings
     _configure_logging(settings)
-    if settings.kubeconfig:
-        os.environ["KUBECONFIG"] = settings.kubeconfig  # Kopf's own login reads it too
-    _load_kube_config(settings.kubeconfig)
-    _kube = Kube()
+    try:
+        configuration = load_configuration(settings.kubeconfig)
+    except (ConfigException, OSError) as exc:
+        where = settings.kubeconfig or "in-cluster or the default kubeconfig"
+        message = f"error: cannot load the Kubernetes configuration ({where}): {exc}"
+        raise SystemExit(message) from None
+    _kube = Kube(client.ApiClient(configuration))
     if settings.metrics_port:
         telemetry.serve(settings.metrics_port)
     namespaces: Sequence[str] = settings.namespaces
