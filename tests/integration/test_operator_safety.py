@@ -68,7 +68,7 @@ def test_prometheus_down_never_scales_down_and_recovers(
     assert "checkout" in fallback["message"]
     probe.wait_reconciles(4)  # past the 2 s ttl of the held value: current replicas are kept
     planned = probe.planned("checkout") or {}
-    assert planned["desired"] == 7 and "keeping current replicas" in planned["reason"]
+    assert planned["desired"] == 7 and "no scale-down on missing data" in planned["reason"]
     assert replicas(kube_api, NS, "checkout") == 7
     assert scale_patches(kube_api, NS) == []
     # One warning for the outage, not one per reconcile.
