@@ -407,6 +407,27 @@ def _hold(
     return out
 
 
+def _joint_plan(
+    policy: Policy, workloads: list[Workload], floors: list[int], options: SolveOptions | None
+) -> Plan:
+    """The plan without behaviour bounds: each workload between its own floor and maxReplicas."""
+    free = tuple(
+        replace(w, lo=f, hi=max(f, policy.workload(w.name).max_replicas))
+        for w, f in zip(workloads, floors, strict=True)
+    )
+    quick = replace(options or SolveOptions(), explain=False)
+    return plan(Problem(free, policy.budget), quick)
+
+
+def _joint_shares(
+    policy: Policy, workloads: list[Workload], floors: list[int], options: SolveOptions | None
+) -> list[int] | None:
+    """Each workload's count in the joint plan without behaviour bounds; None when no shared
+    limit binds that plan (every workload then gets its own best: nothing to share)."""
+    joint = _joint_plan(policy, workloads, floors, options)
+    return [d.desired for d in joint.workloads] if joint.binding else None
+
+
 def decide(
     policy: Policy,
     observation: Observation,
@@ -438,28 +459,28 @@ def decide(
         holds.append(hold)
 
     # The stabilisation windows remember what this reconcile recommends before rate limits. With
-    # a shared budget that is the joint plan without behaviour bounds, not each workload's own
-    # need: otherwise a steady low-priority workload would recommend its full need forever, its
-    # scale-down window would never let go, and the budget could never move its replicas to a
-    # workload that needs them more. The same joint plan bounds what a hold may keep.
-    unbounded: list[int] | None = None
+    # a shared limit that binds, that is the joint plan without behaviour bounds, not each
+    # workload's own need: otherwise a steady low-priority workload would recommend its full need
+    # forever, its scale-down window would never let go, and the limit could never move its
+    # replicas to a workload that needs them more. The same joint plan bounds what a hold may
+    # keep. A limit that binds neither that plan nor the held one changes nothing: no joint
+    # shares, so holds, windows and rate limits act exactly as without the limit.
+    shares: list[int] | None = None
     if policy.budget.limits():
-        free = tuple(
-            replace(w, lo=f, hi=max(f, policy.workload(w.name).max_replicas))
-            for w, f in zip(workloads, floors, strict=True)
-        )
-        quick = replace(options or SolveOptions(), explain=False)
-        unbounded = [d.desired for d in plan(Problem(free, policy.budget), quick).workloads]
-
-    workloads = _hold(workloads, holds, unbounded)
-    result = plan(Problem(tuple(workloads), policy.budget), options)
+        shares = _joint_shares(policy, workloads, floors, options)
+    result = plan(Problem(tuple(_hold(workloads, holds, shares)), policy.budget), options)
+    if shares is None and result.binding and any(h is not None for h in holds):
+        # The held replicas are what makes the limit bind: they yield to the joint plan.
+        shares = [d.desired for d in _joint_plan(policy, workloads, floors, options).workloads]
+        result = plan(Problem(tuple(_hold(workloads, holds, shares)), policy.budget), options)
+    workloads = _hold(workloads, holds, shares)
 
     for i, (w, d, own_floor) in enumerate(zip(workloads, result.workloads, floors, strict=True)):
         mem = memory.of(w.name)
         wp = policy.workload(w.name)
         recommendation = min(max(needed_replicas(w), own_floor), wp.max_replicas)
-        if unbounded is not None:
-            recommendation = min(recommendation, unbounded[i])
+        if shares is not None:
+            recommendation = min(recommendation, shares[i])
         mem.recommendations.append((now, recommendation))
         if applies and d.desired != d.current:
             mem.changes.append((now, d.desired - d.current))

@@ -272,9 +272,10 @@ class IlpModel:
         return out
 
     def _base(self, resource: str) -> float:
-        """The limit, or for a soft one the floors' usage when that is more."""
-        limit = self.limits[resource]
-        return max(limit, self.floor_use[resource]) if resource in self.soft else limit
+        """The limit, or the floors' usage when that is more: for a soft limit by design, for a
+        hard one by rounding (the planner keeps a limit hard when the floors overrun it by less
+        than its tolerance, and a row below the floors would make the program infeasible)."""
+        return max(self.limits[resource], self.floor_use[resource])
 
     @property
     def offset(self) -> float:

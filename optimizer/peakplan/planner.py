@@ -92,7 +92,7 @@ def _soft_penalties(curves: Sequence[Curve], limits: Mapping[str, float]) -> _Li
             soft[r] = 10.0 * _steepest_gain(curves, r) + 1.0 / largest
             effective[r] = floor_use
         else:
-            effective[r] = limit
+            effective[r] = max(limit, floor_use)  # within the tolerance: the floors still fit
     return _Limits(dict(limits), soft, effective)
 
 

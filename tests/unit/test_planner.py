@@ -19,6 +19,7 @@ from peakplan import (
     plan,
 )
 from peakplan.curves import erlang_c_wait, workers_per_replica
+from peakplan.ilp import SolverName
 from peakplan.problem import usage
 
 
@@ -294,3 +295,17 @@ def test_the_latency_slo_path_reports_queueing_sizing() -> None:
 def test_an_empty_problem_plans_nothing() -> None:
     p = plan(Problem(()))
     assert p.workloads == () and p.objective == 0.0 and p.binding == ()
+
+
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
+def test_floors_over_a_limit_by_less_than_its_tolerance_leave_it_hard_and_solvable(
+    solver: SolverName,
+) -> None:
+    # Two floors of 10 replicas at 0.12/h use 2.4/h; a limit 9e-7 below that is within the
+    # planner's tolerance, so it stays a hard limit, and its row must still admit the floors
+    # (CBC, stricter than HiGHS, called a row built from the limit itself infeasible).
+    ws = (web("a", 2000.0, lo=10, current=10), web("b", 2000.0, lo=10, current=10))
+    p = plan(Problem(ws, Budget(max_cost_per_hour=2.4 - 9e-7)), SolveOptions(solver=solver))
+    assert p.solver.solver == solver and not p.solver.used_greedy, p.solver
+    assert p.desired == {"a": 10, "b": 10}
+    assert all(not b.soft for b in p.binding)
