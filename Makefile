@@ -1,4 +1,5 @@
-# PeakPilot developer commands. Every target sets up what it needs in .venv.
+# PeakPilot developer commands. Every target sets up what it needs: .venv (the dev tools) or
+# .venv-demo (runtime and plot only), both from the lock.
 SHELL := /bin/bash
 VENV  := .venv
 BIN   := $(VENV)/bin
@@ -6,7 +7,6 @@ PY    := $(BIN)/python
 STAMP := $(VENV)/.installed
 # Every install (make, CI, the image) takes its versions from this lock; `make lock` refreshes it.
 LOCK  := constraints.txt
-PIP   := $(BIN)/pip install --quiet --constraint $(LOCK)
 
 # A Python >= 3.12 interpreter: $PYTHON if given, else one on PATH, else one under pyenv.
 PYTHON ?= $(shell for p in python3.13 python3.12 python3 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do \
@@ -22,17 +22,27 @@ help:
 	@echo "make crd    - regenerate crds/ and charts/peakpilot/crds/ from the API models"
 	@echo "make lock   - re-resolve every dependency from the package index into $(LOCK)"
 
-$(STAMP): pyproject.toml $(LOCK)
+# A venv with the given extras, from the lock: $(call make-venv,DIR,EXTRAS)
+define make-venv
 	@if [ -z "$(PYTHON)" ]; then \
 	  echo "error: PeakPilot needs Python >= 3.12 (PuLP 4 requires it) and none was found." >&2; \
 	  echo "  install one, e.g. 'apt-get install python3.12', 'pyenv install 3.12', or 'uv python install 3.12'," >&2; \
 	  echo "  then run 'make PYTHON=/path/to/python3.12 ...'" >&2; exit 1; fi
-	@echo "using $(PYTHON) ($$($(PYTHON) --version))"
-	$(PYTHON) -m venv $(VENV)
-	$(PIP) pip setuptools wheel
+	@echo "using $(PYTHON) ($$($(PYTHON) --version)) for $(1)"
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/pip install --quiet --constraint $(LOCK) pip setuptools wheel
 	# No build isolation: the build backend too comes from the lock, not from today's index.
-	$(PIP) --no-build-isolation -e '.[dev]'
-	@touch $(STAMP)
+	$(1)/bin/pip install --quiet --constraint $(LOCK) --no-build-isolation -e '.[$(2)]'
+	@touch $(1)/.installed
+endef
+
+$(STAMP): pyproject.toml $(LOCK)
+	$(call make-venv,$(VENV),dev)
+
+# The demo needs only the runtime and the plot: its own small venv, no test or lint tools.
+DEMO_VENV := .venv-demo
+$(DEMO_VENV)/.installed: pyproject.toml $(LOCK)
+	$(call make-venv,$(DEMO_VENV),plot)
 
 # Resolve pyproject's ranges afresh in a throwaway venv and pin what they give today (all extras,
 # plus pip and the build tools). Commit the result after `make test` passes with it.
@@ -77,16 +87,16 @@ lint: $(STAMP)
 TRACES ?= ../shared/traces
 WORLDCUP := $(TRACES)/worldcup98_1min.csv
 
-demo: $(STAMP)
-	$(BIN)/peakpilot plan examples/shop-promotion.yaml --metrics examples/metrics/shop-singles-day.yaml
+demo: $(DEMO_VENV)/.installed
+	$(DEMO_VENV)/bin/peakpilot plan examples/shop-promotion.yaml --metrics examples/metrics/shop-singles-day.yaml
 	@echo
 	@if [ -f "$(WORLDCUP)" ]; then \
 	  echo "replaying the 1998 World Cup knock-out stage ($(WORLDCUP)) through PeakPilot and the HPA"; \
-	  $(BIN)/peakpilot simulate examples/worldcup-knockout.yaml --trace web=$(WORLDCUP) \
+	  $(DEMO_VENV)/bin/peakpilot simulate examples/worldcup-knockout.yaml --trace web=$(WORLDCUP) \
 	    --from 1998-06-27T00:00:00Z --to 1998-07-13T00:00:00Z --plot out/worldcup-knockout.png; \
 	else \
 	  echo "note: $(WORLDCUP) not found: replaying the semi-final slice in examples/traces instead"; \
-	  $(BIN)/peakpilot simulate examples/worldcup-knockout.yaml \
+	  $(DEMO_VENV)/bin/peakpilot simulate examples/worldcup-knockout.yaml \
 	    --trace web=examples/traces/worldcup98-semifinal-1998-07-07.csv --plot out/worldcup-semifinal.png; \
 	fi
 
@@ -99,4 +109,4 @@ crd: $(STAMP)
 	$(BIN)/peakpilot crd
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -43,6 +43,15 @@ class Solver(StrEnum):
     cbc = "cbc"
 
 
+def _require_solver(name: str, option: str = "--solver") -> None:
+    """Exit 2 up front when the chosen solver is not installed (CBC is an optional extra)."""
+    from peakplan.ilp import solver_missing
+
+    problem = solver_missing(name)
+    if problem:
+        _fail(InputError(option, [problem]))
+
+
 def _console() -> Console:
     """A console that keeps tables readable when piped (rich would default to 80 columns)."""
     console = Console()
@@ -248,6 +257,7 @@ def plan(
         finally:
             source.close()
 
+    _require_solver(solver.value)
     options = SolveOptions(solver=solver.value, time_limit=time_limit)
     decision = decide(core, Observation(when, seen), memory, options, applies=False)
     if output is OutputFormat.table:
@@ -381,6 +391,7 @@ def simulate(
         _fail(InputError("the replay window", problems))
     if plot is not None and plot.suffix.lower() != ".png":
         _fail(InputError("--plot", [f"{plot}: the plot is a PNG: name it FILE.png"]))
+    _require_solver(solver.value)
 
     settings = ReplaySettings(
         step=step_s,
@@ -520,6 +531,7 @@ def operator_command(
         time_limit=time_limit,
         log_format=log_format,
     )
+    _require_solver(settings.solver, "--solver / PEAKPILOT_SOLVER")
     run(settings)
 
 

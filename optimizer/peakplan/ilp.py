@@ -165,6 +165,21 @@ def _solver(
     raise ValueError(f"unknown solver {name!r}: use 'highs' or 'cbc'")
 
 
+# What to install when a solver is asked for and missing (HiGHS comes with PeakPilot itself).
+_INSTALL_HINT = {"highs": "pip install highspy", "cbc": "pip install 'peakpilot[cbc]'"}
+
+
+def solver_missing(name: str, cbc_path: str | None = None) -> str | None:
+    """None when `name` can solve here; else one line saying what to install."""
+    if name not in _INSTALL_HINT:
+        return f"unknown solver {name!r}: use 'highs' or 'cbc'"
+    if name == "highs":
+        found = pulp.HiGHS(msg=False).available()
+    else:
+        found = pulp.COIN_CMD(msg=False, path=cbc_path).available()  # type: ignore[no-untyped-call]
+    return None if found else f"solver {name} is not installed: {_INSTALL_HINT[name]}"
+
+
 class IlpModel:
     """The program for one set of curves and limits; solvable several times (limits may change)."""
 
