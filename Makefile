@@ -22,7 +22,7 @@ help:
 	@echo "make crd    - regenerate crds/ and charts/peakpilot/crds/ from the API models"
 	@echo "make lock   - re-resolve every dependency from the package index into $(LOCK)"
 
-# A venv with the given extras, from the lock: $(call make-venv,DIR,EXTRAS)
+# A venv with the given extras, from the lock: $(call make-venv,DIR,EXTRAS[,PIP-FLAGS])
 define make-venv
 	@if [ -z "$(PYTHON)" ]; then \
 	  echo "error: PeakPilot needs Python >= 3.12 (PuLP 4 requires it) and none was found." >&2; \
@@ -30,19 +30,20 @@ define make-venv
 	  echo "  then run 'make PYTHON=/path/to/python3.12 ...'" >&2; exit 1; fi
 	@echo "using $(PYTHON) ($$($(PYTHON) --version)) for $(1)"
 	$(PYTHON) -m venv $(1)
-	$(1)/bin/pip install --quiet --constraint $(LOCK) pip setuptools wheel
+	$(1)/bin/pip install --quiet $(3) --constraint $(LOCK) pip setuptools wheel
 	# No build isolation: the build backend too comes from the lock, not from today's index.
-	$(1)/bin/pip install --quiet --constraint $(LOCK) --no-build-isolation -e '.[$(2)]'
+	$(1)/bin/pip install --quiet $(3) --constraint $(LOCK) --no-build-isolation -e '.[$(2)]'
 	@touch $(1)/.installed
 endef
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(call make-venv,$(VENV),dev)
 
-# The demo needs only the runtime and the plot: its own small venv, no test or lint tools.
+# The demo needs only the runtime and the plot: its own small venv, no test or lint tools, and
+# no ahead-of-time bytecode (the two commands compile the few modules they import).
 DEMO_VENV := .venv-demo
 $(DEMO_VENV)/.installed: pyproject.toml $(LOCK)
-	$(call make-venv,$(DEMO_VENV),plot)
+	$(call make-venv,$(DEMO_VENV),plot,--no-compile)
 
 # Resolve pyproject's ranges afresh in a throwaway venv and pin what they give today (all extras,
 # plus pip and the build tools). Commit the result after `make test` passes with it.
