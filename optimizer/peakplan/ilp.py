@@ -173,10 +173,10 @@ def solver_missing(name: str, cbc_path: str | None = None) -> str | None:
     """None when `name` can solve here; else one line saying what to install."""
     if name not in _INSTALL_HINT:
         return f"unknown solver {name!r}: use 'highs' or 'cbc'"
-    if name == "highs":
-        found = pulp.HiGHS(msg=False).available()
-    else:
-        found = pulp.COIN_CMD(msg=False, path=cbc_path).available()  # type: ignore[no-untyped-call]
+    solver: Any = pulp.HiGHS(msg=False)
+    if name == "cbc":
+        solver = pulp.COIN_CMD(msg=False, path=cbc_path)  # type: ignore[no-untyped-call]
+    found = solver.available()
     return None if found else f"solver {name} is not installed: {_INSTALL_HINT[name]}"
 
 

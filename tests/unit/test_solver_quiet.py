@@ -1,4 +1,4 @@
-"""The solver never writes to the process's stdout or stderr.
+"""The solver never writes to the process's stdout or stderr, and a missing one is named.
 
 HiGHS 1.16 prints a copyright banner from C++ straight to file descriptor 1 when a process creates
 its first instance; `plan -o json` and the operator's JSON log would carry it. The stand-in below
@@ -51,3 +51,13 @@ def test_a_real_solve_prints_nothing() -> None:
         [sys.executable, "-c", child], capture_output=True, text=True, timeout=60, check=True
     )
     assert (done.stdout, done.stderr) == ("", "")
+
+
+def test_a_missing_solver_is_named_with_what_to_install() -> None:
+    from peakplan.ilp import solver_missing
+
+    assert solver_missing("highs") is None
+    assert solver_missing("cbc", cbc_path="/nonexistent/cbc") == (
+        "solver cbc is not installed: pip install 'peakpilot[cbc]'"
+    )
+    assert solver_missing("glpk") == "unknown solver 'glpk': use 'highs' or 'cbc'"
