@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import threading
 import time
 import urllib.request
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import urllib3
 from harness import EmulatedCluster, Fault
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
@@ -216,6 +218,45 @@ def test_injected_faults_fail_before_changing_anything(
     assert kube_api.stored("apps/v1", "deployments", NS, "checkout")["spec"]["replicas"] == 8
     scale_patches = kube_api.requests(lambda r: r.method == "PATCH" and r.subresource == "scale")
     assert [r.data for r in scale_patches] == [{"spec": {"replicas": 8}}] * 2
+
+
+def test_hung_requests_deleted_targets_and_dropped_watches(
+    kube_api: EmulatedCluster, kube_client: Any
+) -> None:
+    apps = client.AppsV1Api(kube_client)
+    kube_api.create(deployment("checkout", replicas=2))
+
+    # Hung: the request is accepted and never answered, until the fault is healed.
+    hang = kube_api.fail(Fault(status=None, hang=True, method="GET", name="checkout", times=None))
+    with pytest.raises(urllib3.exceptions.MaxRetryError, match="Read timed out"):
+        apps.read_namespaced_deployment("checkout", NS, _request_timeout=0.5)
+    assert hang.hits >= 1  # the client retried, each try hung
+    answered: list[int] = []
+
+    def read() -> None:
+        answered.append(apps.read_namespaced_deployment("checkout", NS).spec.replicas)
+
+    pending = threading.Thread(target=read)
+    pending.start()
+    kube_api.wait_for_request(lambda r: r.method == "GET" and r.name == "checkout", timeout=5)
+    kube_api.heal(hang)  # a healed hang is served as usual (status=None)
+    pending.join(10)
+    assert answered == [2]
+
+    # Deleted between the client's read and its write: the write finds nothing.
+    gone = kube_api.fail(Fault(status=None, delete=True, method="PATCH", subresource="scale"))
+    with pytest.raises(ApiException) as failed:
+        apps.patch_namespaced_deployment_scale("checkout", NS, {"spec": {"replicas": 8}})
+    assert failed.value.status == 404 and gone.hits == 1
+    assert not kube_api.exists("apps/v1", "deployments", NS, "checkout")
+
+    # Dropped watches: an open stream is cut mid-way and the client sees it end.
+    with urllib.request.urlopen(f"{kube_api.url}/apis/apps/v1/deployments?watch=true") as stream:
+        kube_api.create(deployment("cart"))
+        assert b'"ADDED"' in stream.readline()
+        assert kube_api.drop_watches() == 1
+        with pytest.raises(http.client.IncompleteRead):  # cut mid-stream, not a clean end
+            stream.read()
 
 
 def test_stopping_the_api_does_not_wait_for_open_watches(workdir: Path) -> None:

@@ -15,7 +15,9 @@ top (README.md, "Kubernetes API", lists what is real and what is not):
 * PUT (replace), 201 on create, ``metadata.generateName`` (Kopf posts Events with it), no-op
   patches that store nothing and emit no watch event, the Namespace resource itself
   (which kmock's URL parser cannot address), discovery URLs with a trailing slash;
-* fault injection that fails a matching request *before* it changes anything.
+* fault injection: fail a matching request *before* it changes anything, accept it and
+  never answer (a hung API server), delete its object first (a concurrent deletion);
+  and dropping every open watch stream (a dropped connection).
 """
 
 from __future__ import annotations
@@ -115,12 +117,15 @@ def _now() -> str:
 
 @dataclass
 class Fault:
-    """Fail matching requests with ``status`` before they touch any state.
+    """What to do to matching requests, before they touch any state.
 
-    ``None`` fields match anything. ``times`` counts down; ``None`` means forever.
+    ``None`` match fields match anything. ``times`` counts down; ``None`` means forever. In
+    order: ``delete`` removes the addressed object (as a user's DELETE between the client's read
+    and this request), ``hang`` accepts the request and sends nothing until :meth:`release` (or
+    the server stops), then ``status`` fails it (``None``: serve it as usual).
     """
 
-    status: int = 500
+    status: int | None = 500
     method: str | None = None
     plural: str | None = None
     namespace: str | None = None
@@ -128,7 +133,14 @@ class Fault:
     subresource: str | None = None
     times: int | None = 1
     message: str = "fault injected by the test"
+    hang: bool = False
+    delete: bool = False
     hits: int = 0
+    released: bool = False  # a plain flag: set from any thread, polled by the hung requests
+
+    def release(self) -> None:
+        """Let hung requests go on (to ``status``, or to being served)."""
+        self.released = True
 
     def matches(self, request: kmock.Request) -> bool:
         plural = None if request.resource is None else request.resource.plural
@@ -164,6 +176,8 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     _versions: Iterator[int] = attrs.field(factory=lambda: itertools.count(1))
     # Serialises all writes: the checks below must see the state the write will apply to.
     _writes: asyncio.Lock = attrs.field(factory=asyncio.Lock)
+    # The tasks serving open watch streams: drop_watches() cancels them.
+    _watches: set[asyncio.Task[Any]] = attrs.field(factory=set)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -198,11 +212,18 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
                 fault.hits += 1
                 if fault.times is not None:
                     fault.times -= 1
-                raise kmock.KubernetesError(
-                    status=fault.status, reason="InjectedFault", message=fault.message
-                )
+                await self._inject(fault, request)
+                break
         if request.resource is None:
             return await super()._handle(request)
+        if request.action == kmock.action.WATCH:
+            task = asyncio.current_task()
+            assert task is not None
+            self._watches.add(task)
+            try:
+                return await super()._handle(request)
+            finally:
+                self._watches.discard(task)
 
         replace = request.method == kmock.method.PUT and request.name is not None
         if replace:
@@ -227,6 +248,35 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
                 if unchanged is not None:  # a no-op: no new version, no watch event
                     return aiohttp.web.json_response(unchanged)
             return await super()._handle(request)
+
+    async def _inject(self, fault: Fault, request: kmock.Request) -> None:
+        if fault.delete:
+            await self._delete_now(request)
+        while fault.hang and not fault.released:
+            await asyncio.sleep(0.05)
+        if fault.status is not None:
+            raise kmock.KubernetesError(
+                status=fault.status, reason="InjectedFault", message=fault.message
+            )
+
+    async def _delete_now(self, request: kmock.Request) -> None:
+        """Delete the object a request addresses, as kmock serves a DELETE (no finalizers)."""
+        if request.resource is None or request.name is None:
+            return
+        key = (request.resource, request.namespace, request.name)
+        async with self._lock:
+            if key not in self.objects or self.objects[key].deleted:
+                return
+            self.objects[key].delete()
+            raw = self.objects[key].last.raw
+            await self._buses[request.resource].put({"type": "DELETED", "object": raw})
+
+    def drop_watches(self) -> int:
+        """Cut every open watch stream (the connection closes mid-stream); returns how many."""
+        dropped = [task for task in self._watches if not task.done()]
+        for task in dropped:
+            task.cancel()
+        return len(dropped)
 
     def _info(self, resource: kmock.resource) -> kmock.ResourceInfo | None:
         # NB: ResourcesArray.__getitem__ (and so .get) auto-creates an entry; look first.

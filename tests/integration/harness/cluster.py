@@ -508,6 +508,21 @@ class EmulatedCluster:
         self.call(lambda: self.emulator.faults.append(fault))
         return fault
 
+    def heal(self, fault: Fault) -> None:
+        """Remove a fault; requests it holds hung go on (to its ``status``, or are served)."""
+
+        def remove() -> None:
+            faults = self.emulator.faults
+            faults[:] = [f for f in faults if f is not fault]  # by identity: equal ones may differ
+            fault.release()
+
+        self.call(remove)
+
+    def drop_watches(self) -> int:
+        """Cut every open watch connection, as a restarting API server or a proxy would; the
+        clients must notice and watch again. Returns how many streams were cut."""
+        return self.call(self.emulator.drop_watches)
+
     def errors(self) -> list[str]:
         """Server-side exceptions so far (404/409 answers count too: they are exceptions)."""
         return self.call(lambda: [repr(e) for e in self.emulator.errors])

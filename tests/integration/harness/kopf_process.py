@@ -160,6 +160,17 @@ class OperatorProcess:
                 process.wait(timeout=timeout)
         return process.returncode
 
+    def kill(self) -> int | None:
+        """SIGKILL the process group at once (a crash, an OOM kill, a node loss)."""
+        process = self._process
+        if process is None:
+            return None
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        return process.returncode
+
     def __enter__(self) -> Self:
         return self.start()
 

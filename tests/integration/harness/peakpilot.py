@@ -11,11 +11,13 @@ user would apply.
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 import ssl
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -122,12 +124,18 @@ def sample_of(samples: Samples, name: str, **labels: str) -> float | None:
 class RecordingProxy:
     """A tiny HTTP proxy in front of ``upstream`` (e.g. a real Prometheus) that records the path
     and headers of every GET it forwards: what credentials a client sent. With ``tls=(cert,
-    key)`` (PEM files) it serves HTTPS, so a client must trust ``cert``."""
+    key)`` (PEM files) it serves HTTPS, so a client must trust ``cert``.
+
+    Faults, settable at any time: ``delay`` seconds before answering (a slow Prometheus);
+    ``status`` answers that HTTP status with a Prometheus-style error body instead of forwarding
+    (what an authenticating proxy in front of Prometheus sends: 401, 403)."""
 
     def __init__(self, upstream: str, *, tls: tuple[Path, Path] | None = None) -> None:
         self.upstream = upstream.rstrip("/")
         self.tls = tls
         self.port = free_port()
+        self.delay = 0.0
+        self.status: int | None = None
         self.seen: list[tuple[str, dict[str, str]]] = []  # (path with query, headers)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -148,17 +156,27 @@ class RecordingProxy:
             def do_GET(self) -> None:
                 with proxy._lock:
                     proxy.seen.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+                if proxy.delay:
+                    time.sleep(proxy.delay)
+                kind = "application/json"
+                if proxy.status is not None:
+                    status = proxy.status
+                    body = json.dumps({"status": "error", "error": f"HTTP {status}"}).encode()
+                else:
+                    try:
+                        with urllib.request.urlopen(proxy.upstream + self.path, timeout=10) as resp:
+                            status, body = int(resp.status), resp.read()
+                            kind = resp.headers.get("Content-Type", kind)
+                    except urllib.error.HTTPError as exc:
+                        status, body = int(exc.code), exc.read()
                 try:
-                    with urllib.request.urlopen(proxy.upstream + self.path, timeout=10) as resp:
-                        status, body = int(resp.status), resp.read()
-                        kind = resp.headers.get("Content-Type", "application/json")
-                except urllib.error.HTTPError as exc:
-                    status, body, kind = int(exc.code), exc.read(), "application/json"
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                    self.send_response(status)
+                    self.send_header("Content-Type", kind)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass  # the client gave up waiting (a delay past its timeout)
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

@@ -152,7 +152,8 @@ class PrometheusServer:
         def ready() -> bool:
             if not self.running:
                 raise PrometheusExited(f"Prometheus exited early:\n{self.log_tail()}")
-            return http_get(f"{self.url}/-/ready", timeout=1.0)[0] == 200
+            # 401: up, behind basic auth (--web.config.file): it guards /-/ready too.
+            return http_get(f"{self.url}/-/ready", timeout=1.0)[0] in (200, 401)
 
         try:
             wait_until(

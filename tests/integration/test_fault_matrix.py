@@ -1,0 +1,287 @@
+"""The fault matrix (docs/operations.md, "Fault matrix"): each fault against the real operator
+process, a real Prometheus and the emulated API server.
+
+Every test checks the same three things: no scale-down on missing data (a workload's replica
+history never goes below where it started while the fault lasts), no crash (the process stays
+up, logs no traceback, and keeps reconciling a policy the fault does not touch), and no lost
+status (the policy that meets the fault says what happened in its conditions). Where the fault
+can heal, the test heals it and checks that the operator acts again.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+from harness import (
+    EmulatedCluster,
+    Fault,
+    LoadExporter,
+    PeakPilotFactory,
+    PeakPilotProcess,
+    PolicyProbe,
+    PrometheusFactory,
+    PrometheusServer,
+    wait_until,
+)
+from harness.peakpilot import (
+    GROUP_VERSION,
+    PLURAL,
+    RecordingProxy,
+    deployment,
+    load_query,
+    policy,
+    replica_history,
+    replicas,
+    secret,
+    workload,
+)
+
+pytestmark = pytest.mark.integration
+
+NS = "shop"  # where the faults happen
+CALM = "calm"  # a policy no fault touches: it must keep being reconciled throughout
+
+# basic_auth_users for Prometheus' --web.config.file: admin / "test" (bcrypt, from the
+# Prometheus documentation's own example).
+WEB_CONFIG = (
+    "basic_auth_users:\n  admin: $2b$12$hNf2lSsxfm0.i4a.1kVpSOVyBCfIB51VRjgBUyv6kdnyTlgWj81Ay\n"
+)
+
+
+def calm_policy(kube_api: EmulatedCluster, load: LoadExporter, url: str) -> PolicyProbe:
+    """A healthy policy in its own namespace: 100 rps on 4 replicas, which it keeps."""
+    load.set_rate("steady", 100)  # ceil(100 / 32) = 4
+    kube_api.create(deployment(CALM, "steady", 4))
+    kube_api.create(policy(CALM, "calm", url, [workload("steady")]))
+    return PolicyProbe(kube_api, CALM, "calm")
+
+
+def assert_unharmed(
+    operator: PeakPilotProcess,
+    calm: PolicyProbe,
+    kube_api: EmulatedCluster,
+    started_at: Mapping[str, int],
+) -> None:
+    """No crash, the calm policy still reconciled and healthy, no workload scaled down."""
+    assert operator.running, operator.log_tail()
+    calm.wait_reconciles(2)
+    assert (calm.condition("Ready") or {}).get("reason") == "Reconciled", calm.status()
+    assert (calm.condition("MetricsAvailable") or {}).get("status") == "True", calm.status()
+    assert replica_history(kube_api, CALM, "steady") == [4]
+    for name, start in started_at.items():
+        history = replica_history(kube_api, NS, name)
+        assert history[0] == start and history == sorted(history), (name, history)
+    assert "Traceback" not in operator.log()
+
+
+def message(probe: PolicyProbe, kind: str) -> str:
+    return str((probe.condition(kind) or {}).get("message", ""))
+
+
+def warnings(probe: PolicyProbe, reason: str) -> list[str]:
+    return [str(e["message"]) for e in probe.events() if e.get("reason") == reason]
+
+
+# -- Prometheus
+
+
+def test_prometheus_faults_hold_the_workload_and_spare_other_policies(
+    kube_api: EmulatedCluster,
+    prometheus: PrometheusServer,
+    prometheus_factory: PrometheusFactory,
+    load_exporter: LoadExporter,
+    peakpilot_factory: PeakPilotFactory,
+    workdir: Path,
+) -> None:
+    web_config = workdir / "web.yml"
+    web_config.write_text(WEB_CONFIG)
+    guarded = prometheus_factory(  # the real Prometheus, behind its own basic auth
+        targets=[load_exporter.target], extra_args=[f"--web.config.file={web_config}"]
+    )
+    calm = calm_policy(kube_api, load_exporter, prometheus.url)
+    slow = RecordingProxy(prometheus.url).start()
+    slow.delay = 3.0  # the policy's timeout is 0.5 s
+    denied = RecordingProxy(prometheus.url).start()
+    denied.status = 403  # e.g. kube-rbac-proxy in front of Prometheus
+    try:
+        # Each app would need 2 replicas (40 rps) and runs 13: any load read scales it down.
+        apps = ("slow", "denied", "unauthorized", "empty", "nan")
+        for app in apps:
+            load_exporter.set_rate(app, 40)
+            kube_api.create(deployment(NS, app, 13))
+        kube_api.create(secret(NS, "prom-basic", {"user": "admin", "password": "not-the-password"}))
+        basic = {
+            "basicAuth": {
+                "username": {"name": "prom-basic", "key": "user"},
+                "password": {"name": "prom-basic", "key": "password"},
+            }
+        }
+        specs = {
+            "slow": policy(NS, "slow", slow.url, [workload("slow")]),
+            "denied": policy(NS, "denied", denied.url, [workload("denied")]),
+            "unauthorized": policy(
+                NS,
+                "unauthorized",
+                guarded.url,
+                [workload("unauthorized")],
+                prometheus={"url": guarded.url, "timeout": "2s", "auth": basic},
+            ),
+            "empty": policy(
+                NS, "empty", prometheus.url, [workload("empty", query=load_query("nobody"))]
+            ),
+            "nan": policy(
+                NS,
+                "nan",
+                prometheus.url,
+                [workload("nan", query=f"{load_query('nan')} * 0 / 0")],
+            ),
+        }
+        specs["slow"]["spec"]["prometheus"]["timeout"] = "500ms"
+        for spec in specs.values():
+            kube_api.create(spec)
+        operator = peakpilot_factory()
+        probes = {app: PolicyProbe(kube_api, NS, app) for app in apps}
+        calm.wait_condition("MetricsAvailable", "True", timeout=40)
+        why = {
+            "slow": "did not answer within 0.5s",
+            "denied": "403",
+            "unauthorized": "401",
+            "empty": "returned no series",
+            "nan": "NaN",
+        }
+        for app, probe in probes.items():
+            probe.wait_condition("MetricsAvailable", "False", "MetricsUnavailable")
+            assert why[app] in message(probe, "MetricsAvailable"), (app, probe.status())
+            assert app in message(probe, "FallbackActive")
+            probe.wait_reconciles(2)
+            planned = probe.planned(app) or {}
+            assert planned.get("desired") == 13, (app, planned)
+            # One warning for the outage, not one per reconcile.
+            assert len(warnings(probe, "MetricsUnavailable")) == 1, (app, probe.events())
+        assert_unharmed(operator, calm, kube_api, dict.fromkeys(apps, 13))
+        for app in apps:
+            assert replica_history(kube_api, NS, app) == [13]
+
+        # Healed, each one reads 40 rps and scales down to 2, as a working read would have.
+        slow.delay = 0.0
+        denied.status = None
+        kube_api.patch(
+            "v1",
+            "secrets",
+            NS,
+            "prom-basic",
+            {"data": {"password": base64.b64encode(b"test").decode()}},
+        )
+        for app in ("empty", "nan"):
+            fixed = {"spec": {"workloads": [workload(app)]}}
+            kube_api.patch(GROUP_VERSION, PLURAL, NS, app, fixed)
+        for app, probe in probes.items():
+            wait_until(
+                lambda app=app: replicas(kube_api, NS, app) == 2,  # type: ignore[misc]
+                timeout=30,
+                what=f"{app} scaled down to 2 once its load is read",
+            )
+            probe.wait_condition("MetricsAvailable", "True", "AllLoadsRead")
+            assert replica_history(kube_api, NS, app) == [13, 2]
+        assert operator.running
+    finally:
+        slow.stop()
+        denied.stop()
+
+
+# -- the Kubernetes API
+
+
+def test_api_errors_hold_the_workload_and_spare_other_policies(
+    kube_api: EmulatedCluster,
+    prometheus: PrometheusServer,
+    load_exporter: LoadExporter,
+    peakpilot_factory: PeakPilotFactory,
+) -> None:
+    calm = calm_policy(kube_api, load_exporter, prometheus.url)
+    # Each app needs 13 replicas (400 rps) and runs 2: the operator wants to scale every one up.
+    apps = ("conflicted", "broken", "forbidden", "nosecret")
+    for app in apps:
+        load_exporter.set_rate(app, 400)
+        kube_api.create(deployment(NS, app, 2))
+    kube_api.create(secret(NS, "prom-token", {"token": "s3cret"}))
+    bearer = {"bearerTokenSecret": {"name": "prom-token", "key": "token"}}
+    for app in apps:
+        extra = {}
+        if app == "nosecret":
+            extra["prometheus"] = {"url": prometheus.url, "timeout": "2s", "auth": bearer}
+        kube_api.create(policy(NS, app, prometheus.url, [workload(app)], **extra))
+
+    def on(app: str, **match: object) -> Fault:
+        return kube_api.fail(Fault(namespace=NS, times=None, **match))  # type: ignore[arg-type]
+
+    faults = [
+        # 409 on every /scale write (someone keeps changing it), and on the status write.
+        on("conflicted", status=409, method="PATCH", name="conflicted", subresource="scale"),
+        kube_api.fail(
+            Fault(
+                status=409,
+                method="PATCH",
+                plural=PLURAL,
+                name="conflicted",
+                subresource="status",
+                times=None,
+            )
+        ),
+        # 500 on reading the target (the object and its /scale).
+        on("broken", status=500, method="GET", plural="deployments", name="broken"),
+        # 403 on the /scale write (RBAC without patch on deployments/scale).
+        on("forbidden", status=403, method="PATCH", name="forbidden", subresource="scale"),
+        # 403 outside /scale: the Secret with the Prometheus token (RBAC without get secrets).
+        on("nosecret", status=403, method="GET", plural="secrets", name="prom-token"),
+    ]
+    operator = peakpilot_factory()
+    calm.wait_condition("MetricsAvailable", "True", timeout=40)
+    probes = {app: PolicyProbe(kube_api, NS, app) for app in apps}
+
+    broken = probes["broken"].wait_condition("Ready", "False", "WorkloadProblems")
+    assert "HTTP 500" in broken["message"] and "Deployment/broken" in broken["message"]
+    forbidden = probes["forbidden"].wait_condition("Ready", "False", "WorkloadProblems")
+    assert "forbidden (check the operator's RBAC)" in forbidden["message"]
+    assert warnings(probes["forbidden"], "ScaleFailed"), probes["forbidden"].events()
+    nosecret = probes["nosecret"].wait_condition("MetricsAvailable", "False", "MetricsUnavailable")
+    assert "Secret prom-token" in nosecret["message"] and "forbidden" in nosecret["message"]
+    # Status writes of "conflicted" all fail while the fault lasts: nothing is recorded yet, and
+    # the loop goes on (its /scale writes keep being tried).
+    tries = len(kube_api.requests(lambda r: r.method == "PATCH" and r.name == "conflicted"))
+    wait_until(
+        lambda: (
+            len(kube_api.requests(lambda r: r.method == "PATCH" and r.name == "conflicted"))
+            >= tries + 6
+        ),
+        timeout=20,
+        what="more /scale and status writes of 'conflicted'",
+    )
+    assert_unharmed(operator, calm, kube_api, dict.fromkeys(apps, 2))
+    for app in apps:
+        assert replica_history(kube_api, NS, app) == [2], app
+    # Planned, not applied; the unreadable target is held, out of the plan.
+    assert (probes["forbidden"].planned("forbidden") or {}).get("desired") == 13
+    assert "target unreadable" in (probes["broken"].planned("broken") or {}).get("reason", "")
+
+    # The status conflict ends first: the status then says what the /scale conflicts did.
+    kube_api.heal(faults[1])
+    conflicted = probes["conflicted"].wait_condition("Ready", "False", "WorkloadProblems")
+    assert "still conflicting after 3 attempts" in conflicted["message"]
+    assert any("conflicting" in m for m in warnings(probes["conflicted"], "ScaleFailed"))
+
+    # Healed, every workload gets its 13 replicas, and every status says so.
+    for fault in faults:
+        kube_api.heal(fault)
+    for app, probe in probes.items():
+        wait_until(
+            lambda app=app: replicas(kube_api, NS, app) == 13,  # type: ignore[misc]
+            timeout=30,
+            what=f"{app} scaled up once the API answers",
+        )
+        probe.wait_condition("Ready", "True", "Reconciled")
+        assert replica_history(kube_api, NS, app) == [2, 13]
+    assert operator.running and "Traceback" not in operator.log()
