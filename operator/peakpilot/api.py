@@ -41,6 +41,7 @@ SHORT_NAMES = ["sp"]
 MAX_WORKLOADS = 100
 MAX_EVENTS = 32
 MAX_EVENT_TARGETS = 16
+MAX_INTERVAL_SECONDS = 3600  # spec.interval: a reconcile at least hourly (docs/operations.md)
 
 OFFSET_PATTERN = r"(Z|[+-][0-9]{2}:[0-9]{2})$"
 # Field ranges in the pattern so the API server rejects month 13 or hour 25 itself.
@@ -515,7 +516,7 @@ class ScalingPolicySpec(SpecModel):
         default="Enforce",
         description="Enforce: patch /scale; Preview: plan and status only; Off: do nothing.",
     )
-    interval: Duration = Field(default="15s", description="Reconcile period.")
+    interval: Duration = Field(default="15s", description="Reconcile period, at most 1h.")
     prometheus: PrometheusSpec | None = Field(
         default=None, description="Where load queries run (required by the operator)."
     )
@@ -543,6 +544,13 @@ class ScalingPolicySpec(SpecModel):
     )
 
     __rules__ = (
+        Rule(
+            None,  # CEL's duration() has no "d" unit: the operator reports it (Ready=InvalidSpec)
+            "interval must be at most 1h: set 1h or less (edits, pause and mode changes apply "
+            "within seconds whatever the interval)",
+            lambda s: parse_duration(s.interval) <= MAX_INTERVAL_SECONDS,
+            ".interval",
+        ),
         Rule(
             None,  # the API server enforces it through the list-map key
             "workloads: names must be unique: rename the duplicate",

@@ -6,10 +6,11 @@ API errors to `KubeError` with a message a person can act on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -18,6 +19,9 @@ from peakpilot import api
 TAKE_OVER_ANNOTATION = "peakpilot.io/take-over"
 PAUSED_ANNOTATION = "peakpilot.io/paused"
 MERGE_PATCH = "application/merge-patch+json"
+# Every call is bounded: (connect, read) seconds. A silent API server fails a call, it never blocks
+# a reconcile (whose own deadline, in operator.py, is the outer bound).
+REQUEST_TIMEOUT = (5.0, 15.0)
 BUILTIN_PLURALS = {
     ("apps", "Deployment"): "deployments",
     ("apps", "StatefulSet"): "statefulsets",
@@ -33,6 +37,7 @@ def load_configuration(kubeconfig: str | None) -> client.Configuration:
     from kubernetes import config
 
     configuration = client.Configuration()
+    configuration.retries = 0  # no silent urllib3 retries: a timeout is one timeout, not four
     if kubeconfig:
         config.load_kube_config(  # type: ignore[no-untyped-call]
             config_file=kubeconfig, client_configuration=configuration, persist_config=False
@@ -93,14 +98,44 @@ def _error(exc: ApiException, what: str) -> KubeError:
     return KubeError(f"{what}: HTTP {exc.status} {exc.reason}", exc.status)
 
 
+def _transport_error(
+    exc: urllib3.exceptions.HTTPError, what: str, timeout: tuple[float, float]
+) -> KubeError:
+    # urllib3 2 derives NewConnectionError from ConnectTimeoutError: test it first.
+    reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
+    if isinstance(reason, urllib3.exceptions.NewConnectionError):
+        return KubeError(f"{what}: cannot reach the API server ({type(reason).__name__})")
+    if isinstance(reason, urllib3.exceptions.TimeoutError):
+        connect, read = timeout
+        return KubeError(
+            f"{what}: the API server did not answer in time (connect {connect:g} s, "
+            f"read {read:g} s)"
+        )
+    return KubeError(f"{what}: API request failed ({type(reason).__name__})")
+
+
 class Kube:
     """What the operator needs from the API server, nothing more."""
 
-    def __init__(self, api_client: client.ApiClient | None = None) -> None:
+    def __init__(
+        self,
+        api_client: client.ApiClient | None = None,
+        timeout: tuple[float, float] = REQUEST_TIMEOUT,
+    ) -> None:
+        self.timeout = timeout
         self.api = api_client or client.ApiClient()
         self.custom = client.CustomObjectsApi(self.api)
         self.core = client.CoreV1Api(self.api)
         self._plurals: dict[tuple[str, str, str], str] = {}
+
+    def _call[T](self, what: str, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """One API call with the request timeout; every failure is a KubeError."""
+        try:
+            return method(*args, _request_timeout=self.timeout, **kwargs)
+        except ApiException as exc:
+            raise _error(exc, what) from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise _transport_error(exc, what, self.timeout) from exc
 
     # -- discovery
 
@@ -116,10 +151,12 @@ class Kube:
             )
         key = (target.group, target.version, target.kind)
         if key not in self._plurals:
-            try:
-                listing = self.custom.get_api_resources(target.group, target.version)
-            except ApiException as exc:
-                raise _error(exc, f"discovery of {target.api_version}") from exc
+            listing = self._call(
+                f"discovery of {target.api_version}",
+                self.custom.get_api_resources,
+                target.group,
+                target.version,
+            )
             for res in listing.resources or []:
                 if res.kind == target.kind and "/" not in res.name:
                     self._plurals[key] = res.name
@@ -134,19 +171,17 @@ class Kube:
     # -- targets
 
     def read_target(self, target: Target) -> dict[str, Any]:
-        try:
-            obj = cast(dict[str, Any], self.custom.get_namespaced_custom_object(*self._ref(target)))
-        except ApiException as exc:
-            raise _error(exc, str(target)) from exc
-        return obj
+        ref = self._ref(target)
+        return cast(
+            dict[str, Any], self._call(str(target), self.custom.get_namespaced_custom_object, *ref)
+        )
 
     def read_scale(self, target: Target, obj: dict[str, Any] | None = None) -> Scale:
-        try:
-            scale = cast(
-                dict[str, Any], self.custom.get_namespaced_custom_object_scale(*self._ref(target))
-            )
-        except ApiException as exc:
-            raise _error(exc, f"{target} /scale") from exc
+        ref = self._ref(target)
+        scale = cast(
+            dict[str, Any],
+            self._call(f"{target} /scale", self.custom.get_namespaced_custom_object_scale, *ref),
+        )
         status = (obj or {}).get("status") or {}
         ready = status.get("readyReplicas")
         return Scale(
@@ -158,12 +193,13 @@ class Kube:
     def write_scale(self, target: Target, replicas: int, resource_version: str) -> None:
         """Set spec.replicas, failing with Conflict if the target changed since it was read."""
         body = {"metadata": {"resourceVersion": resource_version}, "spec": {"replicas": replicas}}
-        try:
-            self.custom.patch_namespaced_custom_object_scale(
-                *self._ref(target), body, _content_type=MERGE_PATCH
-            )
-        except ApiException as exc:
-            raise _error(exc, f"{target} /scale") from exc
+        self._call(
+            f"{target} /scale",
+            self.custom.patch_namespaced_custom_object_scale,
+            *self._ref(target),
+            body,
+            _content_type=MERGE_PATCH,
+        )
 
     def set_replicas(self, target: Target, replicas: int, expected: int, attempts: int = 3) -> int:
         """Optimistic write: re-read on conflict; gives up if someone else changed the count.
@@ -197,14 +233,19 @@ class Kube:
         )
         for kind, group, version, plural in sources:
             try:
-                listing = self.custom.list_namespaced_custom_object(
-                    group, version, namespace, plural
+                listing = self._call(
+                    f"listing {kind}s",
+                    self.custom.list_namespaced_custom_object,
+                    group,
+                    version,
+                    namespace,
+                    plural,
                 )
-                items = cast(dict[str, Any], listing).get("items", [])
-            except ApiException as exc:
+            except KubeError as exc:
                 if exc.status == 404:
                     continue  # that API is not installed (KEDA is optional)
-                raise _error(exc, f"listing {kind}s") from exc
+                raise
+            items = cast(dict[str, Any], listing).get("items", [])
             for item in items:
                 ref = (item.get("spec") or {}).get("scaleTargetRef") or {}
                 found.append((kind, str(item["metadata"]["name"]), dict(ref)))
@@ -229,25 +270,23 @@ class Kube:
     def secret_value(self, namespace: str, ref: api.SecretKeyRef) -> str:
         import base64
 
-        try:
-            secret = self.core.read_namespaced_secret(ref.name, namespace)
-        except ApiException as exc:
-            raise _error(exc, f"Secret {ref.name}") from exc
+        secret = self._call(
+            f"Secret {ref.name}", self.core.read_namespaced_secret, ref.name, namespace
+        )
         data = secret.data or {}
         if ref.key not in data:
             raise KubeError(f"Secret {ref.name} has no key {ref.key!r}: check the policy's auth")
         return base64.b64decode(data[ref.key]).decode("utf-8").strip()
 
     def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        try:
-            self.custom.patch_namespaced_custom_object_status(
-                api.GROUP,
-                api.VERSION,
-                namespace,
-                api.PLURAL,
-                name,
-                {"status": status},
-                _content_type=MERGE_PATCH,
-            )
-        except ApiException as exc:
-            raise _error(exc, f"{api.KIND} {name} status") from exc
+        self._call(
+            f"{api.KIND} {name} status",
+            self.custom.patch_namespaced_custom_object_status,
+            api.GROUP,
+            api.VERSION,
+            namespace,
+            api.PLURAL,
+            name,
+            {"status": status},
+            _content_type=MERGE_PATCH,
+        )

@@ -83,13 +83,20 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=api.GROUP, key="last-handled-configuration"
     )
+    # Every API call of Kopf's is bounded too: a silent API server fails a request (Kopf retries
+    # with backoff), a watch that stops streaming is reopened.
     settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 30
+    settings.networking.connect_timeout = 10
 
 
 def _interval(spec: Any) -> float:
     try:
-        return max(MIN_INTERVAL, parse_duration(str(spec.get("interval", "15s"))))
+        seconds = parse_duration(str(spec.get("interval", "15s")))
+        # Above the maximum the spec is invalid (reported by the reconcile), not left unvisited.
+        return min(max(MIN_INTERVAL, seconds), api.MAX_INTERVAL_SECONDS)
     except ValueError:
         return 15.0  # an invalid interval is reported by the reconcile itself
 

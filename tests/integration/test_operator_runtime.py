@@ -6,6 +6,7 @@ emulator and a real (backfilled) Prometheus.
 from __future__ import annotations
 
 import math
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,3 +88,42 @@ def test_kubeconfig_flag_is_used_for_watches_and_scale_patches(
     callers = {r.user_agent for r in decoy_api.requests()}
     assert all((ua or "").startswith("Python-urllib") for ua in callers), callers
     assert replicas(decoy_api, NS, "checkout") == 2
+
+
+def test_every_kubernetes_call_has_a_request_timeout(workdir: Path) -> None:
+    from kubernetes import client
+
+    from peakpilot.kube import Kube, KubeError, Target, load_configuration
+
+    with socket.socket() as silent:  # accepts connections (the backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        kubeconfig = workdir / "silent.kubeconfig"
+        kubeconfig.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [{"name": "silent", "cluster": {"server": url}}],
+                    "users": [{"name": "u", "user": {"token": "t"}}],
+                    "contexts": [{"name": "silent", "context": {"cluster": "silent", "user": "u"}}],
+                    "current-context": "silent",
+                }
+            )
+        )
+        # The operator's own configuration (no silent urllib3 retries), a short timeout.
+        kube = Kube(client.ApiClient(load_configuration(str(kubeconfig))), timeout=(1.0, 0.5))
+        target = Target("apps/v1", "Deployment", "checkout", NS)
+        calls = [
+            lambda: kube.read_target(target),
+            lambda: kube.read_scale(target),
+            lambda: kube.write_scale(target, 3, "1"),
+            lambda: kube.autoscalers(NS),
+            lambda: kube.patch_status(NS, "peak", {}),
+        ]
+        for call in calls:
+            with pytest.raises(
+                KubeError, match=r"did not answer in time \(connect 1 s, read 0.5 s\)"
+            ):
+                call()

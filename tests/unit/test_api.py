@@ -807,6 +807,18 @@ INVALID = [
         ["less than 1"],
         id="forecast-quantile-one",
     ),
+    pytest.param(
+        {"spec.interval": "1h0.5s"},
+        "spec.interval",
+        ["interval must be at most 1h", "set 1h or less"],
+        id="interval-above-1h",
+    ),
+    pytest.param(
+        {"spec.interval": "2d"},
+        "spec.interval",
+        ["interval must be at most 1h"],
+        id="interval-in-days",
+    ),
 ]
 
 
