@@ -354,7 +354,6 @@ def simulate(
     from peakpilot.inputs import load_policy
     from peakpilot.traces import load_trace, trace_files
     from peakpilot.translate import to_policy
-    from peakpilot.units import format_duration
     from peakplan.planner import SolveOptions
     from peakplan.replay import ReplaySettings
 
@@ -404,15 +403,13 @@ def simulate(
     )
     steps = int((end - start) // step_s)
     result = _run_replay(core, traces, settings, steps)
-    title = (
-        f"{manifest.metadata.name}: demand and ready capacity, step {format_duration(step_s)}, "
-        f"metrics {format_duration(lag)} late"
-    )
     if plot is not None:
         from peakpilot.plot import MissingPlotter, plot_replay
 
         try:
-            plot_replay(result, {w.name: w.capacity for w in core.workloads}, plot, title)
+            capacity = {w.name: w.capacity for w in core.workloads}
+            floors = {w.name: w.min_replicas for w in core.workloads}
+            plot_replay(result, capacity, floors, plot, manifest.metadata.name)
         except MissingPlotter:
             _fail(
                 InputError(

@@ -1,17 +1,27 @@
-"""`peakpilot simulate --plot`: demand against the capacity each controller had ready, as a PNG.
+"""`peakpilot simulate --plot`: the replay's story as one PNG.
 
-matplotlib is optional (`pip install 'peakpilot[plot]'`); `MissingPlotter` says how to get it.
+Per workload, the busiest day zoomed: demand against the capacity each controller had ready, with
+the calendar's windows. Below, over the whole window, the replica-hours both controllers and the
+oracle have run so far, so the cost gap is read off the right edge. The title carries the window
+(UTC) and the headline figures. Which day to zoom and what to draw are pure functions of the
+replay; matplotlib is optional (`pip install 'peakpilot[plot]'`), `MissingPlotter` says so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from peakpilot.units import format_duration
 from peakplan.replay import Replay
+from peakplan.scoring import oracle_replicas
 
 MAX_POINTS = 6000  # per line; longer series are reduced per bucket (see _reduced)
+DAY = 86400.0
+WHOLE_UP_TO = 1.5 * DAY  # a window this short is shown whole, not zoomed
 
 
 class MissingPlotter(Exception):
@@ -33,8 +43,72 @@ def _reduced(
     )
 
 
-def plot_replay(replay: Replay, capacity: Mapping[str, float], path: Path, title: str) -> None:
-    """Per workload: demand (requests/s), ready capacity of PeakPilot and of the HPA, events."""
+def zoom_steps(replay: Replay) -> range:
+    """The steps to zoom on: the UTC day that holds the highest total demand (the whole window
+    when it is short), so a match day or a promotion shows at the resolution of its minutes."""
+    if replay.steps * replay.step <= WHOLE_UP_TO:
+        return range(replay.steps)
+    runs = replay.controllers["peakpilot"].workloads.values()
+    totals = [sum(step) for step in zip(*(s.demand for s in runs), strict=True)]
+    peak = max(range(replay.steps), key=totals.__getitem__)
+    day_start = (replay.start + peak * replay.step) // DAY * DAY
+    first = max(0, int(-(-(day_start - replay.start) // replay.step)))
+    last = min(replay.steps, int(-(-(day_start + DAY - replay.start) // replay.step)))
+    return range(first, last)
+
+
+def cumulative_replica_hours(
+    replay: Replay, capacity: Mapping[str, float], min_replicas: Mapping[str, int]
+) -> dict[str, list[float]]:
+    """Replica-hours run since the window's start, per step, summed over the workloads: billed
+    by each controller, and what the oracle (DESIGN's ceil(demand / capacity) ready pods) needs."""
+    hours = replay.step / 3600.0
+    out: dict[str, list[float]] = {}
+    for controller, run in replay.controllers.items():
+        per_step = [
+            sum(step) for step in zip(*(s.desired for s in run.workloads.values()), strict=True)
+        ]
+        out[controller] = [n * hours for n in itertools.accumulate(per_step)]
+    oracle = [
+        sum(
+            oracle_replicas(s.demand[k], capacity[name], min_replicas.get(name, 0))
+            for name, s in replay.controllers["peakpilot"].workloads.items()
+        )
+        for k in range(replay.steps)
+    ]
+    out["oracle"] = [n * hours for n in itertools.accumulate(oracle)]
+    return out
+
+
+def title_lines(replay: Replay, policy: str) -> str:
+    """Two lines: the policy and its window in UTC, then each controller's headline figures."""
+
+    def when(t: float) -> str:
+        return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M")
+
+    end = replay.start + replay.steps * replay.step
+    ours, hpa = replay.controllers["peakpilot"].total, replay.controllers["hpa"].total
+    return (
+        f"{policy}: {when(replay.start)} to {when(end)} UTC, decisions every "
+        f"{format_duration(replay.step)}, load seen {format_duration(replay.metrics_lag)} late\n"
+        f"PeakPilot {ours.cost_ratio:.2f}x oracle, {ours.unserved_pct:.2f} % unserved, "
+        f"{ours.scale_changes:,} changes; HPA at {replay.baseline_target:g}: "
+        f"{hpa.cost_ratio:.2f}x, {hpa.unserved_pct:.2f} %, {hpa.scale_changes:,} changes"
+    )
+
+
+COLORS = {"peakpilot": "tab:blue", "hpa": "tab:orange", "oracle": "0.45", "demand": "black"}
+LABELS = {"peakpilot": "PeakPilot", "hpa": "HPA", "oracle": "oracle"}
+
+
+def plot_replay(
+    replay: Replay,
+    capacity: Mapping[str, float],
+    min_replicas: Mapping[str, int],
+    path: Path,
+    policy: str,
+) -> None:
+    """Write the PNG: one zoomed panel per workload above the cumulative replica-hours."""
     try:
         import matplotlib
 
@@ -44,46 +118,73 @@ def plot_replay(replay: Replay, capacity: Mapping[str, float], path: Path, title
     except ImportError as exc:
         raise MissingPlotter(str(exc)) from exc
 
+    def stamp(seconds: float) -> datetime:
+        return datetime.fromtimestamp(replay.start + seconds, UTC)
+
     names = list(replay.controllers["peakpilot"].workloads)
+    zoom = zoom_steps(replay)
+    zoomed = len(zoom) < replay.steps
+    heights = [2.6] * len(names) + [2.2]
     fig, axes = plt.subplots(
-        len(names), 1, figsize=(11, 3.2 * len(names)), sharex=True, squeeze=False
+        len(names) + 1,
+        1,
+        figsize=(9.5, sum(heights) + 0.9),
+        gridspec_kw={"height_ratios": heights},
+        squeeze=False,
     )
-    times = [replay.start + t for t in replay.times]
-    for ax, name in zip(axes[:, 0], names, strict=True):
-        ours = replay.controllers["peakpilot"].workloads[name]
-        hpa = replay.controllers["hpa"].workloads[name]
-        lines = (  # drawn in this order: the demand on top
-            ("HPA ready capacity", [r * capacity[name] for r in hpa.ready], "tab:orange", 0.9),
-            ("PeakPilot ready capacity", [r * capacity[name] for r in ours.ready], "tab:blue", 0.9),
-            ("demand", list(ours.demand), "black", 0.8),
-        )
-        for label, ys, color, width in lines:
+    times = [replay.times[k] for k in zoom]
+    for ax, name in zip(axes[:-1, 0], names, strict=True):
+        series = {c: run.workloads[name] for c, run in replay.controllers.items()}
+        lines = [  # drawn in this order: the demand on top
+            (
+                f"{LABELS[c]} ready capacity",
+                [series[c].ready[k] * capacity[name] for k in zoom],
+                COLORS[c],
+            )
+            for c in ("hpa", "peakpilot")
+        ]
+        lines.append(("demand", [series["peakpilot"].demand[k] for k in zoom], COLORS["demand"]))
+        for label, ys, color in lines:
             xs, reduced = _reduced(times, ys, lowest=label != "demand")
-            ax.plot(
-                [datetime.fromtimestamp(x, UTC) for x in xs],
-                reduced,
-                label=label,
-                color=color,
-                linewidth=width,
-                drawstyle="steps-post",
-            )
-        for i, (_, start, end) in enumerate(replay.events):
-            ax.axvspan(
-                datetime.fromtimestamp(replay.start + start, UTC),
-                datetime.fromtimestamp(replay.start + end, UTC),
-                color="gold",
-                alpha=0.25,
-                linewidth=0,
-                label="calendar event" if i == 0 else None,
-            )
-        ax.set_ylabel(f"{name}: requests/s")
+            ax.plot([stamp(x) for x in xs], reduced, label=label, color=color,
+                    linewidth=1.0, drawstyle="steps-post")  # fmt: skip
+        _shade_events(ax, replay, stamp, times[0], times[-1] + replay.step)
+        where = "the busiest day" if zoomed else "the whole window"
+        ax.set_ylabel("requests/s")
+        ax.set_title(f"{name}: {where}, {stamp(times[0]):%Y-%m-%d} UTC", fontsize=9, loc="left")
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=UTC))  # type: ignore[no-untyped-call]
         ax.grid(alpha=0.3)
-        ax.legend(loc="upper left", fontsize=8)
-    axes[0, 0].set_title(title, fontsize=10)
-    formatter = mdates.DateFormatter("%m-%d %H:%M", tz=UTC)  # type: ignore[no-untyped-call]
-    axes[-1, 0].xaxis.set_major_formatter(formatter)
-    fig.autofmt_xdate()
+        ax.legend(loc="upper left", fontsize=7)
+
+    ax = axes[-1, 0]
+    every = [stamp(t) for t in replay.times]
+    for controller, ys in cumulative_replica_hours(replay, capacity, min_replicas).items():
+        xs, reduced = _reduced(range(len(ys)), ys, lowest=False)
+        ax.plot([every[int(x)] for x in xs], reduced, color=COLORS[controller],
+                label=f"{LABELS[controller]}: {ys[-1]:,.0f} replica-h" if ys else controller,
+                linewidth=1.4, linestyle="--" if controller == "oracle" else "-")  # fmt: skip
+    if zoomed:
+        ax.axvspan(stamp(times[0]), stamp(times[-1] + replay.step), color="0.88", linewidth=0,
+                   zorder=0, label="zoomed day")  # fmt: skip
+    ax.set_ylabel("replica-hours so far")
+    ax.set_title("the whole window: replica-hours billed, and the oracle's", fontsize=9, loc="left")
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d", tz=UTC))  # type: ignore[no-untyped-call]
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=7)
+
+    fig.suptitle(title_lines(replay, policy), fontsize=9.5)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def _shade_events(
+    ax: Any, replay: Replay, stamp: Callable[[float], datetime], first: float, last: float
+) -> None:
+    """The calendar's windows that overlap [first, last), labelled once with their names."""
+    shown = [(n, s, e) for n, s, e in replay.events if s < last and e > first]
+    label = "calendar: " + ", ".join(dict.fromkeys(n for n, _, _ in shown))
+    for i, (_, start, end) in enumerate(shown):
+        ax.axvspan(stamp(max(start, first)), stamp(min(end, last)), color="gold", alpha=0.3,
+                   linewidth=0, zorder=0, label=label if i == 0 else None)  # fmt: skip
