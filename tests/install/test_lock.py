@@ -59,3 +59,12 @@ def test_make_installs_from_the_lock() -> None:
     assert "LOCK  := constraints.txt" in makefile
     assert "--constraint $(LOCK)" in makefile
     assert "--no-build-isolation" in makefile
+
+
+def test_the_version_is_written_once_and_the_chart_ships_it() -> None:
+    import peakpilot
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert peakpilot.__version__ == project["version"]
+    chart = (REPO / "charts" / "peakpilot" / "Chart.yaml").read_text()
+    assert f'appVersion: "{project["version"]}"' in chart
