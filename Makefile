@@ -104,6 +104,7 @@ demo: $(DEMO_VENV)/.installed
 bench: $(STAMP) prometheus
 	$(PY) bench/plan_scaling.py
 	$(PY) bench/replay.py
+	$(PY) bench/frontier.py --corpus $(TRACES)/corpus    # the corpus against the HPA frontier; ~5 min
 	$(PY) bench/reaction.py    # real Prometheus + API emulator + operator process; ~6 min
 
 crd: $(STAMP)

@@ -249,6 +249,17 @@ def baseline(
     return _scored(policy, w, settings.step, _hpa(policy, w, settings, chosen))
 
 
+def baselines(
+    policy: Policy,
+    traces: Mapping[str, Trace],
+    settings: ReplaySettings,
+    targets: Sequence[float],
+) -> dict[float, ControllerRun]:
+    """The HPA at each of `targets`, as `baseline` runs it, on one window (read once)."""
+    w = _window(policy, traces, settings)
+    return {t: _scored(policy, w, settings.step, _hpa(policy, w, settings, t)) for t in targets}
+
+
 def replay(
     policy: Policy,
     traces: Mapping[str, Trace],

@@ -17,7 +17,7 @@ The pods running before the first step (`initial_replicas`, default `desired[0]`
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 MINUTE = 60.0
@@ -199,6 +199,36 @@ def total(scores: Iterable[Score]) -> Score:
         overloaded_minutes=frozenset().union(*(s.overloaded_minutes for s in items)),
         scale_changes=sum(s.scale_changes for s in items),
     )
+
+
+# The HPA targets the frontier ratio compares against (docs/scoring.md).
+FRONTIER_TARGETS = tuple(round(0.30 + 0.05 * i, 2) for i in range(14))  # 0.30, 0.35, ... 0.95
+
+
+def frontier_ratio(cost: float, unserved: float, hpa: Mapping[float, tuple[float, float]]) -> float:
+    """R = `cost` / the cost of the cheapest HPA setting whose unserved load is not above ours.
+
+    `hpa` maps a target utilisation to its (cost, unserved), in the same units as `cost` and
+    `unserved` (replica-seconds or cost ratios; requests or percent). A tie in unserved load
+    (within float noise) counts as "not above". R < 1: cheaper than every HPA setting that serves
+    as well. When we leave more unserved than every setting, R is inf: beyond the end of the
+    curve nothing shows we beat it. When we leave less than every setting, none serves as well,
+    and R compares with the setting that serves best (the cheapest of those if several tie).
+    """
+    if not hpa:
+        raise ValueError("the frontier needs at least one HPA setting")
+    points = list(hpa.values())
+    slack = EPS * max(1.0, abs(unserved))
+    if all(u < unserved - slack for _, u in points):
+        return math.inf
+    costs = [c for c, u in points if u <= unserved + slack]
+    if not costs:  # we serve better than every setting: compare with the one that serves best
+        least = min(u for _, u in points)
+        costs = [c for c, u in points if u <= least + EPS * max(1.0, abs(least))]
+    cheapest = min(costs)
+    if cheapest <= 0:
+        return 1.0 if cost <= 0 else math.inf
+    return cost / cheapest
 
 
 def _check_inputs(

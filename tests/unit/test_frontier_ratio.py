@@ -1,0 +1,58 @@
+"""The frontier ratio R (docs/scoring.md): PeakPilot's cost against the whole HPA curve."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+
+from peakplan.scoring import FRONTIER_TARGETS, frontier_ratio
+
+# An HPA curve as the targets give it: cheaper and leaving more unserved as the target rises.
+CURVE = {0.3: (400.0, 1.0), 0.5: (250.0, 2.0), 0.7: (180.0, 4.0), 0.9: (150.0, 8.0)}
+
+
+@pytest.mark.parametrize(
+    ("cost", "unserved", "expected"),
+    [
+        # Between two settings: the cheapest one that serves at least as well is 0.5's.
+        (200.0, 3.0, 200.0 / 250.0),
+        # Serving as well as 0.7 exactly (a tie counts as "not above"): 0.7 is the comparison.
+        (90.0, 4.0, 90.0 / 180.0),
+        # A tie within float noise still counts.
+        (90.0, 4.0 - 1e-12, 90.0 / 180.0),
+        # As much unserved as the cheapest setting: compared with it.
+        (300.0, 8.0, 300.0 / 150.0),
+        # More unserved than every setting: infinite, whatever the cost.
+        (10.0, 8.5, math.inf),
+        # Less unserved than every setting: compared with the one that serves best (0.3's).
+        (200.0, 0.5, 200.0 / 400.0),
+        (0.0, 0.0, 0.0),
+    ],
+)
+def test_frontier_ratio_scenarios(cost: float, unserved: float, expected: float) -> None:
+    assert frontier_ratio(cost, unserved, CURVE) == pytest.approx(expected)
+
+
+def test_a_non_monotone_curve_takes_the_cheapest_eligible_setting() -> None:
+    # 0.6 serves better than 0.5 here and is cheaper: it is the comparison.
+    curve = {0.5: (250.0, 3.0), 0.6: (200.0, 2.5), 0.7: (180.0, 4.0)}
+    assert frontier_ratio(100.0, 3.0, curve) == pytest.approx(100.0 / 200.0)
+
+
+def test_ties_in_the_best_service_take_the_cheapest() -> None:
+    curve = {0.3: (400.0, 0.0), 0.4: (300.0, 0.0), 0.5: (250.0, 1.0)}
+    assert frontier_ratio(150.0, 0.0, curve) == pytest.approx(0.5)
+
+
+def test_an_empty_curve_is_an_error() -> None:
+    with pytest.raises(ValueError, match="at least one HPA setting"):
+        frontier_ratio(1.0, 0.0, {})
+
+
+def test_the_targets_are_030_to_095_in_steps_of_005() -> None:
+    assert FRONTIER_TARGETS[0] == 0.30 and FRONTIER_TARGETS[-1] == 0.95
+    assert len(FRONTIER_TARGETS) == 14
+    steps = [b - a for a, b in itertools.pairwise(FRONTIER_TARGETS)]
+    assert steps == pytest.approx([0.05] * 13)
