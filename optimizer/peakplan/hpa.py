@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 EPS = 1e-9
@@ -93,75 +93,107 @@ def hpa_step(
     config: HpaConfig, state: HpaState, t: float, observed_rate: float | None
 ) -> tuple[int, HpaState]:
     """One 15 s sync at time t given the rate observed now; returns (desired, next state)."""
-    metrics, visible = _lagged_metric(state.metrics, t, observed_rate, config.metric_lag)
-    state = replace(state, metrics=metrics)
+    work = _Work(state)
+    desired = _sync(config, work, t, observed_rate)
+    return desired, work.freeze()
+
+
+class _Work:
+    """A mutable copy of an `HpaState` that `_sync` updates in place: a replay steps the HPA
+    tens of thousands of times, and rebuilding the frozen state at every step cost more than
+    the algorithm itself. `hpa_step` and `Hpa` run the same `_sync`."""
+
+    __slots__ = ("metrics", "recommendations", "replicas", "scale_downs", "scale_ups", "started")
+
+    def __init__(self, state: HpaState) -> None:
+        self.replicas = state.replicas
+        self.recommendations = list(state.recommendations)
+        self.scale_ups = list(state.scale_ups)
+        self.scale_downs = list(state.scale_downs)
+        self.metrics = list(state.metrics)
+        self.started = state.started
+
+    def freeze(self) -> HpaState:
+        return HpaState(
+            replicas=self.replicas,
+            recommendations=tuple(self.recommendations),
+            scale_ups=tuple(self.scale_ups),
+            scale_downs=tuple(self.scale_downs),
+            metrics=tuple(self.metrics),
+            started=self.started,
+        )
+
+
+def _sync(config: HpaConfig, state: _Work, t: float, observed_rate: float | None) -> int:
+    visible = _lagged_metric(state.metrics, t, observed_rate, config.metric_lag)
     if not state.started:  # recordInitialRecommendation
-        state = replace(state, started=True, recommendations=((t, state.replicas),))
+        state.started = True
+        state.recommendations = [(t, state.replicas)]
     current = state.replicas
     if current == 0 and config.min_replicas > 0:
-        return 0, state  # Kubernetes: a target scaled to zero has autoscaling disabled
+        return 0  # Kubernetes: a target scaled to zero has autoscaling disabled
     if current > config.max_replicas:
         desired = config.max_replicas
     elif current < config.min_replicas:
         desired = config.min_replicas
     elif visible is None:
-        return current, state  # no metric: the HPA errors out and keeps the count
+        return current  # no metric: the HPA errors out and keeps the count
     else:
-        desired, state = _normalize(config, state, t, proposal(config, current, visible))
-    return desired, _record_scale(config, state, t, current, desired)
+        desired = _normalize(config, state, t, proposal(config, current, visible))
+    _record_scale(config, state, t, current, desired)
+    return desired
 
 
 def _lagged_metric(
-    metrics: tuple[tuple[float, float | None], ...],
-    t: float,
-    observed: float | None,
-    lag: float,
-) -> tuple[tuple[tuple[float, float | None], ...], float | None]:
-    """Buffer the observation at t; return the buffer and the latest value from t - lag or before.
+    metrics: list[tuple[float, float | None]], t: float, observed: float | None, lag: float
+) -> float | None:
+    """Buffer the observation at t; the latest value from t - lag or before (older ones go).
 
     A missing observation at that time stays missing (None), like a failed metrics query.
     """
-    buffered = (*metrics, (t, observed))
+    metrics.append((t, observed))
     cutoff = t - lag + EPS
     latest = -1
-    for i, (when, _) in enumerate(buffered):
+    for i, (when, _) in enumerate(metrics):
         if when <= cutoff:
             latest = i
     if latest < 0:
-        return buffered, None  # nothing old enough yet
-    return buffered[latest:], buffered[latest][1]
+        return None  # nothing old enough yet
+    del metrics[:latest]
+    return metrics[0][1]
 
 
-def _normalize(config: HpaConfig, state: HpaState, t: float, wanted: int) -> tuple[int, HpaState]:
+def _normalize(config: HpaConfig, state: _Work, t: float, wanted: int) -> int:
     """normalizeDesiredReplicasWithBehaviors: stabilise, then apply the rate limits."""
-    stabilized, recommendations = _stabilize(
-        config, state.recommendations, t, state.replicas, wanted
-    )
-    state = replace(state, recommendations=recommendations)
-    return _rate_limited(config, state, t, stabilized), state
+    stabilized = _stabilize(config, state.recommendations, t, state.replicas, wanted)
+    return _rate_limited(config, state, t, stabilized)
 
 
 def _stabilize(
     config: HpaConfig,
-    recommendations: tuple[tuple[float, int], ...],
+    recommendations: list[tuple[float, int]],
     t: float,
     current: int,
     wanted: int,
-) -> tuple[int, tuple[tuple[float, int], ...]]:
+) -> int:
     """Lowest recent proposal when scaling up, highest when scaling down; records `wanted`."""
     scaling_up = wanted >= current
     window = config.scale_up_window if scaling_up else config.scale_down_window
-    pick = min if scaling_up else max
     chosen = wanted
-    for when, value in recommendations:
-        if when > t - window:  # strictly inside the window, as time.After(cutoff)
-            chosen = pick(chosen, value)
+    if window > 0:  # syncs come in time order: no recommendation is inside a 0 s window
+        since = t - window
+        # Strictly inside the window, as time.After(cutoff).
+        recent = [value for when, value in recommendations if when > since]
+        if recent:
+            chosen = min(wanted, min(recent)) if scaling_up else max(wanted, max(recent))
     oldest_useful = t - max(config.scale_up_window, config.scale_down_window)
-    kept = tuple(r for r in recommendations if r[0] >= oldest_useful)
-    return chosen, (*kept, (t, wanted))
+    if recommendations and recommendations[0][0] < oldest_useful:  # oldest first
+        recommendations[:] = [r for r in recommendations if r[0] >= oldest_useful]
+    recommendations.append((t, wanted))
+    return chosen
 
 
-def _rate_limited(config: HpaConfig, state: HpaState, t: float, wanted: int) -> int:
+def _rate_limited(config: HpaConfig, state: _Work, t: float, wanted: int) -> int:
     """convertDesiredReplicasWithBehaviorRate: the per-period scale-up/down limits and bounds."""
     current = state.replicas
     if wanted > current:
@@ -209,19 +241,17 @@ def scale_down_limit(
     return best
 
 
-def _record_scale(
-    config: HpaConfig, state: HpaState, t: float, current: int, desired: int
-) -> HpaState:
+def _record_scale(config: HpaConfig, state: _Work, t: float, current: int, desired: int) -> None:
     """storeScaleEvent: remember the change for the per-period limits; forget expired ones."""
     if desired > current:
         period = max(p.period for p in config.scale_up)
-        ups = tuple(e for e in state.scale_ups if e[0] > t - period)
-        return replace(state, replicas=desired, scale_ups=(*ups, (t, desired - current)))
-    if desired < current:
+        state.scale_ups[:] = [e for e in state.scale_ups if e[0] > t - period]
+        state.scale_ups.append((t, desired - current))
+    elif desired < current:
         period = max(p.period for p in config.scale_down)
-        downs = tuple(e for e in state.scale_downs if e[0] > t - period)
-        return replace(state, replicas=desired, scale_downs=(*downs, (t, current - desired)))
-    return state
+        state.scale_downs[:] = [e for e in state.scale_downs if e[0] > t - period]
+        state.scale_downs.append((t, current - desired))
+    state.replicas = desired
 
 
 class Hpa:
@@ -229,16 +259,23 @@ class Hpa:
 
     def __init__(self, config: HpaConfig, replicas: int) -> None:
         self.config = config
-        self.state = HpaState(replicas=replicas)
+        self._work = _Work(HpaState(replicas=replicas))
+
+    @property
+    def state(self) -> HpaState:
+        return self._work.freeze()
+
+    @state.setter
+    def state(self, value: HpaState) -> None:
+        self._work = _Work(value)
 
     @property
     def replicas(self) -> int:
-        return self.state.replicas
+        return self._work.replicas
 
     def step(self, t: float, observed_rate: float | None) -> int:
         """One sync at time t with the rate observed now (None = missing); returns desired."""
-        desired, self.state = hpa_step(self.config, self.state, t, observed_rate)
-        return desired
+        return _sync(self.config, self._work, t, observed_rate)
 
 
 def replay_hpa(
