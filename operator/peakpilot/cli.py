@@ -506,6 +506,15 @@ def operator_command(
     log_format: Annotated[
         str | None, typer.Option(help="json or plain (env PEAKPILOT_LOG_FORMAT, default json).")
     ] = None,
+    prometheus_url: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--prometheus-url",
+            metavar="URL",
+            help="A Prometheus URL policies may query, or a prefix of such URLs (repeatable; "
+            "env PEAKPILOT_PROMETHEUS_URLS; default: any).",
+        ),
+    ] = None,
 ) -> None:
     """Run the operator: reconcile every ScalingPolicy at its interval."""
     from peakpilot.operator import OperatorSettings, run
@@ -527,6 +536,7 @@ def operator_command(
         solver=solver.value if solver else None,
         time_limit=time_limit,
         log_format=log_format,
+        prometheus_urls=tuple(prometheus_url) if prometheus_url else None,
     )
     _require_solver(settings.solver, "--solver / PEAKPILOT_SOLVER")
     run(settings)

@@ -267,16 +267,31 @@ class Kube:
 
     # -- secrets and status
 
-    def secret_value(self, namespace: str, ref: api.SecretKeyRef) -> str:
+    def secret_value(self, namespace: str, ref: api.SecretKeyRef, *, one_line: bool = False) -> str:
+        """The value of a Secret's key, stripped. `one_line`: it goes into an HTTP header, so a
+        line break or other control character inside it is refused (naming the Secret and the
+        key, never the value: a header with CR/LF would otherwise be quoted in errors)."""
         import base64
+        import binascii
 
+        where = f"Secret {namespace}/{ref.name} key {ref.key!r}"
         secret = self._call(
             f"Secret {ref.name}", self.core.read_namespaced_secret, ref.name, namespace
         )
         data = secret.data or {}
         if ref.key not in data:
             raise KubeError(f"Secret {ref.name} has no key {ref.key!r}: check the policy's auth")
-        return base64.b64decode(data[ref.key]).decode("utf-8").strip()
+        try:
+            value = base64.b64decode(data[ref.key], validate=True).decode("utf-8").strip()
+        except (binascii.Error, UnicodeDecodeError):
+            raise KubeError(f"{where}: the value is not UTF-8 text") from None
+        if one_line and any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in value):
+            raise KubeError(
+                f"{where}: the value contains a line break or another control character; "
+                "store it on one line (e.g. kubectl create secret generic NAME "
+                "--from-literal=KEY=VALUE)"
+            )
+        return value
 
     def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         self._call(

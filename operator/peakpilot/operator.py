@@ -23,6 +23,7 @@ from kubernetes.config import ConfigException
 
 from peakpilot import api, telemetry
 from peakpilot.kube import Kube, load_configuration
+from peakpilot.prometheus import AllowList
 from peakpilot.reconcile import Event, PolicyState, reconcile
 from peakpilot.report import iso
 from peakpilot.units import parse_duration
@@ -48,6 +49,8 @@ class OperatorSettings:
     log_format: str = "json"
     log_level: str = "INFO"
     kubeconfig: str | None = None
+    # The Prometheus URLs policies may name (empty: any; see docs/operations.md, trust model).
+    prometheus_urls: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, **overrides: Any) -> OperatorSettings:
@@ -59,6 +62,9 @@ class OperatorSettings:
             "time_limit": float(env.get("PEAKPILOT_SOLVER_TIME_LIMIT", "3")),
             "log_format": env.get("PEAKPILOT_LOG_FORMAT", "json"),
             "log_level": env.get("PEAKPILOT_LOG_LEVEL", "INFO"),
+            "prometheus_urls": tuple(
+                env.get("PEAKPILOT_PROMETHEUS_URLS", "").replace(",", " ").split()
+            ),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -66,6 +72,7 @@ class OperatorSettings:
 
 _settings = OperatorSettings()
 _kube: Kube | None = None
+_allowed = AllowList()
 
 
 def _options() -> SolveOptions:
@@ -124,7 +131,9 @@ async def reconcile_loop(
         while not stopped:
             started = time.monotonic()
             try:
-                outcome = await asyncio.to_thread(reconcile, kube, dict(body), state, _options())
+                outcome = await asyncio.to_thread(
+                    reconcile, kube, dict(body), state, _options(), allowed=_allowed
+                )
             except Exception as exc:  # a bug must not kill the loop: report it and try again
                 logger.exception("reconcile failed")
                 telemetry.series(telemetry.RECONCILES, str(namespace), str(name), "error").inc()
@@ -234,9 +243,20 @@ def login(**_: Any) -> kopf.ConnectionInfo:
 
 def run(settings: OperatorSettings) -> None:
     """Run the operator until it is stopped (SIGINT/SIGTERM)."""
-    global _settings, _kube
+    global _settings, _kube, _allowed
     _settings = settings
     _configure_logging(settings)
+    try:
+        _allowed = AllowList(settings.prometheus_urls)
+    except ValueError as exc:
+        raise SystemExit(f"error: --prometheus-url / PEAKPILOT_PROMETHEUS_URLS: {exc}") from None
+    if _allowed:
+        log.info(f"policies may query Prometheus at: {_allowed.describe()}")
+    else:
+        log.warning(
+            "no --prometheus-url given: policies may point the operator (and the Secrets they "
+            "name) at any URL; set the allowed Prometheus URLs (chart value prometheus.url)"
+        )
     try:
         configuration = load_configuration(settings.kubeconfig)
     except (ConfigException, OSError) as exc:

@@ -22,7 +22,13 @@ from pydantic import ValidationError
 
 from peakpilot import api, telemetry
 from peakpilot.kube import PAUSED_ANNOTATION, TAKE_OVER_ANNOTATION, Kube, KubeError, Target
-from peakpilot.prometheus import MetricError, PrometheusSettings, PrometheusSource
+from peakpilot.prometheus import (
+    AllowList,
+    MetricError,
+    PrometheusSettings,
+    PrometheusSource,
+    safe_url,
+)
 from peakpilot.report import binding_dict, iso
 from peakpilot.translate import to_policy
 from peakpilot.units import parse_duration
@@ -131,12 +137,12 @@ def _prometheus(kube: Kube, namespace: str, spec: api.PrometheusSpec) -> Prometh
     if auth is not None:
         if auth.bearer_token_secret:
             headers["Authorization"] = "Bearer " + kube.secret_value(
-                namespace, auth.bearer_token_secret
+                namespace, auth.bearer_token_secret, one_line=True
             )
         if auth.basic_auth:
             basic = (
-                kube.secret_value(namespace, auth.basic_auth.username),
-                kube.secret_value(namespace, auth.basic_auth.password),
+                kube.secret_value(namespace, auth.basic_auth.username, one_line=True),
+                kube.secret_value(namespace, auth.basic_auth.password, one_line=True),
             )
         if auth.ca_secret:
             verify = _ca_file(kube.secret_value(namespace, auth.ca_secret))
@@ -157,7 +163,9 @@ def reconcile(
     state: PolicyState,
     options: SolveOptions | None = None,
     now: float | None = None,
+    allowed: AllowList | None = None,
 ) -> Outcome:
+    """`allowed`: the Prometheus URLs the operator may query (None or empty: any)."""
     now = time.time() if now is None else now
     meta = body.get("metadata") or {}
     name, namespace = meta.get("name", ""), meta.get("namespace", "default")
@@ -211,6 +219,17 @@ def reconcile(
             "spec.prometheus.url is required by the operator: set it",
         )
         return finish("invalid")
+    if allowed is not None and not allowed.allows(spec.prometheus.url):
+        # Before any Secret is read: a policy must not aim the operator's credentials elsewhere.
+        message = (
+            f"spec.prometheus.url {safe_url(spec.prometheus.url)} is not allowed by the operator "
+            f"(allowed: {allowed.describe()}); use one of those, or ask the operator's "
+            "administrator to allow it (chart value prometheus.allowedUrls); workloads are held"
+        )
+        conditions.set("Ready", False, "PrometheusNotAllowed", message)
+        conditions.set("MetricsAvailable", False, "PrometheusNotAllowed", message)
+        refused = [Event("Warning", "PrometheusNotAllowed", message)]
+        return finish("invalid", refused if conditions.entered("Ready", "False") else [])
 
     events: list[Event] = []
     targets: dict[str, Target] = {}
@@ -224,6 +243,7 @@ def reconcile(
         source = PrometheusSource(_prometheus(kube, namespace, spec.prometheus))
     except KubeError as exc:
         source = None
+        problems.append(f"Prometheus credentials: {exc}")
         for w in spec.workloads:
             loads[w.name] = (None, f"credentials: {exc}")
     if source is not None:

@@ -21,6 +21,10 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "replicaCount": 3,
         "podDisruptionBudget": {"enabled": True},
         "metrics": {"serviceMonitor": {"enabled": True}},
+        "prometheus": {
+            "url": "http://prometheus.monitoring:9090",
+            "allowedUrls": ["https://thanos.example/tenant-a"],
+        },
         "rbac": {
             "extraScaleTargets": [{"apiGroup": "argoproj.io", "resource": "rollouts"}],
             "secrets": [
@@ -40,6 +44,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "bad-unknown-key": {"replicas": 2},
     "bad-namespaced-without-namespaces": {"watch": {"mode": "namespaced"}},
     "bad-log-format": {"operator": {"logFormat": "xml"}},
+    "bad-prometheus-url": {"prometheus": {"url": "prometheus.monitoring:9090"}},
 }
 
 

@@ -176,6 +176,20 @@ def test_operator_contract_in_cluster_mode(manifests: Objects, chart_meta: dict[
     assert service["spec"]["selector"].items() <= pod_labels.items()
 
 
+def test_the_prometheus_urls_given_at_install_are_the_operators_allow_list(
+    manifests: Objects, installs: dict[str, dict[str, Any]]
+) -> None:
+    env = {e["name"]: e.get("value") for e in operator_container(manifests("ha"))["env"]}
+    urls = "http://prometheus.monitoring:9090,https://thanos.example/tenant-a"
+    assert env["PEAKPILOT_PROMETHEUS_URLS"] == urls
+    assert "url: http://prometheus.monitoring:9090" in installs["ha"]["notes"]
+    assert "prometheus.url is not set" not in installs["ha"]["notes"]
+    # Not given: no allow-list (any URL), and the notes say what that means.
+    default = {e["name"] for e in operator_container(manifests("default"))["env"]}
+    assert "PEAKPILOT_PROMETHEUS_URLS" not in default
+    assert "prometheus.url is not set, so a policy may point" in installs["default"]["notes"]
+
+
 def test_operator_contract_in_namespaced_mode(manifests: Objects) -> None:
     args = operator_container(manifests("namespaced"))["args"]
     assert args == ["operator", "--namespace", "team-a", "--namespace", "team-b", "--standalone"]

@@ -39,6 +39,7 @@ def load_schema(chart_dir: Path) -> dict[str, Any]:
         ("bad-unknown-key", ["additional properties 'replicas' not allowed"]),
         ("bad-namespaced-without-namespaces", ["at '/watch/namespaces'", "minItems"]),
         ("bad-log-format", ["at '/operator/logFormat'"]),
+        ("bad-prometheus-url", ["at '/prometheus/url'"]),
     ],
 )
 def test_helm_rejects_bad_values_with_a_clear_message(

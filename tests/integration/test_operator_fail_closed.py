@@ -7,6 +7,7 @@ data never scales down, even above maxReplicas; a sample older than the limit is
 from __future__ import annotations
 
 import math
+import re
 import time
 from typing import Any
 
@@ -97,3 +98,41 @@ def test_missing_load_above_max_replicas_keeps_current(
     (planned,) = outcome.status["lastPlan"]["workloads"]
     assert (planned["current"], planned["desired"]) == (80, 80)
     assert "no scale-down on missing data, even above maxReplicas" in planned["reason"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ['sum(app_load_requests_per_second{app="checkout"})', "sum(rate(requests_total[5m]))"],
+    ids=["gauge", "rate-of-counter"],
+)
+def test_a_sample_older_than_the_limit_is_stale_though_prometheus_returns_it(
+    kube_api: EmulatedCluster, kube_client: Any, prometheus_factory: PrometheusFactory, query: str
+) -> None:
+    # The newest samples are 200-210 s old: past the 120 s limit, inside Prometheus' 5 min
+    # lookback, so the instant query answers (stamped with the evaluation time, not the
+    # sample's); only the samples' own timestamps show the age.
+    end = math.floor((time.time() - 200) / 10) * 10
+    series = [
+        Series.from_function(
+            GAUGE, {"app": "checkout"}, lambda t: 400, start=end - 600, end=end, step=10
+        ),
+        Series.from_function(
+            "requests_total",
+            {},
+            lambda t: 400 * t,
+            start=end - 600,
+            end=end,
+            step=10,
+            kind="counter",
+        ),
+    ]
+    server = prometheus_factory(history=series)
+    assert server.query_value(query) is not None  # Prometheus itself answers with a value
+
+    kube_api.create(deployment(NS, "checkout", 20))
+    kube_api.create(policy(NS, "peak", server.url, [workload("checkout", query=query)]))
+    outcome = run(kube_api, Kube(kube_client), PolicyState())
+    assert outcome.decision is not None and outcome.decision.input("checkout").load is None
+    metrics = messages(outcome)["MetricsAvailable"]
+    assert re.search(r"the newest sample is 2\d\ds old \(stale, limit 120s\)", metrics), metrics
+    assert replica_history(kube_api, NS, "checkout") == [20]

@@ -64,10 +64,10 @@ def backfilled(
     per_minute: float = 0.0,
 ) -> tuple[PrometheusServer, float, float]:
     """A Prometheus holding each app's load (rising ``per_minute`` rps a minute) from ``start``
-    to ``end`` (a minute ago), so an instant query now sees the last sample.
+    to ``end`` (under a minute ago), so an instant query now sees a fresh last sample.
 
     Returns (server, start, end). Backfilled, not scraped: ready at once, exact values."""
-    end = math.floor(time.time() / 60) * 60 - 60
+    end = math.floor(time.time() / 60) * 60  # the last sample under a minute old: fresh
     start = end - hours * 3600
 
     def ramp(base: float) -> Callable[[float], float]:
@@ -121,7 +121,7 @@ def test_first_reconcile_reads_history_with_secret_credentials(
         # The history is read once per workload, not every reconcile.
         run(kube_api, kube, state)
         assert len(proxy.requests("/api/v1/query_range")) == 1
-        assert len(proxy.requests("/api/v1/query?")) == 2
+        assert len(proxy.requests("/api/v1/query?")) == 4  # per reconcile: load, sample age
 
         # Basic auth from a Secret.
         kube_api.patch(
@@ -393,7 +393,7 @@ def test_a_real_prometheus_answer_that_is_not_a_load_is_a_failure(
 ) -> None:
     from peakpilot.prometheus import MetricError, PrometheusSettings, PrometheusSource
 
-    end = math.floor(time.time() / 60) * 60 - 60
+    end = math.floor(time.time() / 60) * 60  # the last sample under a minute old: fresh
     series = [
         Series(GAUGE, {"app": "checkout"}, [(end - 60, 10.0), (end, 10.0)]),
         Series(GAUGE, {"app": "cart"}, [(end - 60, 10.0), (end, 10.0)]),

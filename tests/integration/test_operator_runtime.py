@@ -31,9 +31,9 @@ CRD = Path(__file__).resolve().parents[2] / "crds" / "scalingpolicies.peakpilot.
 
 
 def backfilled(factory: PrometheusFactory, loads: dict[str, float]) -> PrometheusServer:
-    """A Prometheus holding each app's constant load up to a minute ago (an instant query now
+    """A Prometheus holding each app's constant load up to under a minute ago (an instant query now
     sees the last sample): ready at once, no scrape to wait for."""
-    end = math.floor(time.time() / 60) * 60 - 60
+    end = math.floor(time.time() / 60) * 60  # the last sample under a minute old: fresh
     series = [
         Series.from_function(
             GAUGE, {"app": app}, lambda _t, v=v: v, start=end - 600, end=end, step=60
