@@ -178,10 +178,19 @@ class Kube:
 
     def read_scale(self, target: Target, obj: dict[str, Any] | None = None) -> Scale:
         ref = self._ref(target)
-        scale = cast(
-            dict[str, Any],
-            self._call(f"{target} /scale", self.custom.get_namespaced_custom_object_scale, *ref),
-        )
+        try:
+            scale = cast(
+                dict[str, Any],
+                self._call(f"{target} /scale", self.custom.get_namespaced_custom_object_scale, *ref),
+            )
+        except KubeError as exc:
+            if exc.status == 404 and obj is not None:  # the target was just read: no /scale
+                raise KubeError(
+                    f"{target} has no /scale subresource: PeakPilot scales Deployments, "
+                    "StatefulSets and custom resources whose CRD declares subresources.scale",
+                    404,
+                ) from exc
+            raise
         status = (obj or {}).get("status") or {}
         ready = status.get("readyReplicas")
         return Scale(

@@ -43,6 +43,7 @@ pytestmark = pytest.mark.integration
 
 NS = "shop"  # where the faults happen
 CALM = "calm"  # a policy no fault touches: it must keep being reconciled throughout
+UNOWNED = "unowned"  # where listing the HPAs fails
 
 # basic_auth_users for Prometheus' --web.config.file: admin / "test" (bcrypt, from the
 # Prometheus documentation's own example).
@@ -238,9 +239,27 @@ def test_api_errors_hold_the_workload_and_spare_other_policies(
         # 403 outside /scale: the Secret with the Prometheus token (RBAC without get secrets).
         on("nosecret", status=403, method="GET", plural="secrets", name="prom-token"),
     ]
+    # 500 on listing the HPAs of a namespace: who else scales its workloads is unknown.
+    kube_api.create(deployment(UNOWNED, "unowned", 2))
+    load_exporter.set_rate("unowned", 400)
+    kube_api.create(policy(UNOWNED, "unowned", prometheus.url, [workload("unowned")]))
+    faults.append(
+        kube_api.fail(
+            Fault(
+                status=500,
+                method="GET",
+                plural="horizontalpodautoscalers",
+                namespace=UNOWNED,
+                times=None,
+            )
+        )
+    )
     operator = peakpilot_factory()
     calm.wait_condition("MetricsAvailable", "True", timeout=40)
     probes = {app: PolicyProbe(kube_api, NS, app) for app in apps}
+    unowned = PolicyProbe(kube_api, UNOWNED, "unowned")
+    held = unowned.wait_condition("Ready", "False", "WorkloadProblems")
+    assert "held: the ownership check failed" in held["message"] and "500" in held["message"]
 
     broken = probes["broken"].wait_condition("Ready", "False", "WorkloadProblems")
     assert "HTTP 500" in broken["message"] and "Deployment/broken" in broken["message"]
@@ -263,6 +282,7 @@ def test_api_errors_hold_the_workload_and_spare_other_policies(
     assert_unharmed(operator, calm, kube_api, dict.fromkeys(apps, 2))
     for app in apps:
         assert replica_history(kube_api, NS, app) == [2], app
+    assert replica_history(kube_api, UNOWNED, "unowned") == [2]
     # Planned, not applied; the unreadable target is held, out of the plan.
     assert (probes["forbidden"].planned("forbidden") or {}).get("desired") == 13
     assert "target unreadable" in (probes["broken"].planned("broken") or {}).get("reason", "")
@@ -284,4 +304,137 @@ def test_api_errors_hold_the_workload_and_spare_other_policies(
         )
         probe.wait_condition("Ready", "True", "Reconciled")
         assert replica_history(kube_api, NS, app) == [2, 13]
+    wait_until(lambda: replicas(kube_api, UNOWNED, "unowned") == 13, timeout=30, what="unowned")
+    unowned.wait_condition("Ready", "True", "Reconciled")
+    assert operator.running and "Traceback" not in operator.log()
+
+
+def test_a_target_deleted_mid_cycle_or_without_scale_is_held(
+    kube_api: EmulatedCluster,
+    prometheus: PrometheusServer,
+    load_exporter: LoadExporter,
+    peakpilot_factory: PeakPilotFactory,
+) -> None:
+    calm = calm_policy(kube_api, load_exporter, prometheus.url)
+    for app in ("checkout", "cart", "worker"):
+        load_exporter.set_rate(app, 400)  # needs 13
+    for app in ("checkout", "cart"):
+        kube_api.create(deployment(NS, app, 2))
+    # A custom kind that does not declare the scale subresource.
+    kube_api.register_resource("example.com/v1", "queueworkers", "QueueWorker")
+    kube_api.create(
+        {
+            "apiVersion": "example.com/v1",
+            "kind": "QueueWorker",
+            "metadata": {"name": "worker", "namespace": NS},
+            "spec": {"replicas": 2},
+        }
+    )
+    # checkout is deleted between the operator's read and its /scale write.
+    gone = kube_api.fail(
+        Fault(status=None, delete=True, method="PATCH", name="checkout", subresource="scale")
+    )
+    kube_api.create(policy(NS, "peak", prometheus.url, [workload("checkout"), workload("cart")]))
+    queue = workload("worker", kind="QueueWorker")
+    queue["targetRef"]["apiVersion"] = "example.com/v1"
+    kube_api.create(policy(NS, "queue", prometheus.url, [queue]))
+    operator = peakpilot_factory()
+    probe = PolicyProbe(kube_api, NS, "peak")
+    calm.wait_condition("MetricsAvailable", "True", timeout=40)
+
+    # The write finds it gone; later reconciles cannot read it. cart is scaled all the same.
+    wait_until(lambda: gone.hits == 1, timeout=30, what="checkout deleted at its /scale write")
+    (failed,) = wait_until(
+        lambda: warnings(probe, "ScaleFailed"), timeout=20, what="a ScaleFailed warning"
+    )
+    assert "checkout" in failed and "not found" in failed
+    wait_until(lambda: replicas(kube_api, NS, "cart") == 13, timeout=20, what="cart at 13")
+    wait_until(
+        lambda: "Deployment/checkout: not found" in message(probe, "Ready"),
+        timeout=20,
+        what="the status naming the missing target",
+    )
+    assert (probe.condition("Ready") or {}).get("reason") == "WorkloadProblems"
+
+    # The kind without /scale: held, the status says why, the operator goes on.
+    noscale = PolicyProbe(kube_api, NS, "queue").wait_condition(
+        "Ready", "False", "WorkloadProblems"
+    )
+    assert "QueueWorker/worker has no /scale subresource" in noscale["message"]
+    assert kube_api.stored("example.com/v1", "queueworkers", NS, "worker")["spec"]["replicas"] == 2
+    assert_unharmed(operator, calm, kube_api, {"cart": 2})
+
+    # The target comes back: it is scaled like any other.
+    kube_api.create(deployment(NS, "checkout", 2))
+    wait_until(lambda: replicas(kube_api, NS, "checkout") == 13, timeout=30, what="checkout 13")
+    probe.wait_condition("Ready", "True", "Reconciled")
+    assert replica_history(kube_api, NS, "cart") == [2, 13]
+    assert operator.running and "Traceback" not in operator.log()
+
+
+def test_a_dropped_watch_is_watched_again(
+    kube_api: EmulatedCluster,
+    prometheus: PrometheusServer,
+    load_exporter: LoadExporter,
+    peakpilot_factory: PeakPilotFactory,
+) -> None:
+    calm = calm_policy(kube_api, load_exporter, prometheus.url)
+    operator = peakpilot_factory()
+    calm.wait_condition("MetricsAvailable", "True", timeout=40)
+
+    def policy_watches() -> list[object]:
+        return kube_api.requests(lambda r: r.action == "WATCH" and r.plural == PLURAL)
+
+    watches = len(policy_watches())
+    assert kube_api.drop_watches() >= 1
+    wait_until(lambda: len(policy_watches()) > watches, timeout=30, what="a new policy watch")
+
+    # What happens after the drop reaches the operator: a new policy, an edit of an old one.
+    load_exporter.set_rate("checkout", 400)  # needs 13
+    kube_api.create(deployment(NS, "checkout", 2))
+    kube_api.create(policy(NS, "late", prometheus.url, [workload("checkout")]))
+    wait_until(lambda: replicas(kube_api, NS, "checkout") == 13, timeout=30, what="checkout 13")
+    PolicyProbe(kube_api, NS, "late").wait_condition("Ready", "True", "Reconciled")
+    kube_api.patch(GROUP_VERSION, PLURAL, CALM, "calm", {"spec": {"mode": "Preview"}})
+    calm.wait_condition("Paused", "True", "Preview")
+    assert operator.running and "Traceback" not in operator.log()
+    assert replica_history(kube_api, CALM, "steady") == [4]
+
+
+def test_an_operator_killed_mid_apply_finishes_the_job_after_a_restart(
+    kube_api: EmulatedCluster,
+    prometheus: PrometheusServer,
+    load_exporter: LoadExporter,
+    peakpilot_factory: PeakPilotFactory,
+) -> None:
+    for app in ("checkout", "cart"):
+        load_exporter.set_rate(app, 400)  # needs 13
+        kube_api.create(deployment(NS, app, 2))
+    kube_api.create(policy(NS, "peak", prometheus.url, [workload("checkout"), workload("cart")]))
+    # cart's /scale write hangs; the operator dies while it waits. The write is then refused
+    # (it never reached storage), as when a connection dies with its process.
+    stuck = kube_api.fail(
+        Fault(status=503, hang=True, method="PATCH", name="cart", subresource="scale", times=None)
+    )
+    operator = peakpilot_factory()
+    wait_until(lambda: stuck.hits >= 1, timeout=40, what="cart's /scale write, hanging")
+    assert operator.kill() == -9
+    kube_api.heal(stuck)
+    assert replica_history(kube_api, NS, "checkout") == [2, 13]  # written before the hang
+    assert replica_history(kube_api, NS, "cart") == [2]
+    probe = PolicyProbe(kube_api, NS, "peak")
+    before = probe.reconciles()
+
+    # A new process re-observes both: checkout is left alone, cart gets its replicas.
+    operator.start()
+    operator.wait_ready(timeout=60)
+    wait_until(lambda: replicas(kube_api, NS, "cart") == 13, timeout=30, what="cart 13")
+    probe.wait_reconciles(2, after=before)
+    probe.wait_condition("Ready", "True", "Reconciled")
+    assert replica_history(kube_api, NS, "checkout") == [2, 13]
+    assert replica_history(kube_api, NS, "cart") == [2, 13]
+    assert {w["name"]: w["desired"] for w in (probe.last_plan() or {})["workloads"]} == {
+        "checkout": 13,
+        "cart": 13,
+    }
     assert operator.running and "Traceback" not in operator.log()
