@@ -177,12 +177,9 @@ class Kube:
         )
 
     def read_scale(self, target: Target, obj: dict[str, Any] | None = None) -> Scale:
-        ref = self._ref(target)
+        ref, read = self._ref(target), self.custom.get_namespaced_custom_object_scale
         try:
-            scale = cast(
-                dict[str, Any],
-                self._call(f"{target} /scale", self.custom.get_namespaced_custom_object_scale, *ref),
-            )
+            scale = cast(dict[str, Any], self._call(f"{target} /scale", read, *ref))
         except KubeError as exc:
             if exc.status == 404 and obj is not None:  # the target was just read: no /scale
                 raise KubeError(
