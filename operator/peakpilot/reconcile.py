@@ -325,6 +325,11 @@ def reconcile(
             try:
                 kube.set_replicas(target, d.desired, expected=d.current)
             except KubeError as exc:
+                # Not applied: it must not count against the rate limits of later reconciles
+                # (decide() recorded it, expecting it to be applied).
+                changes = state.memory.of(d.name).changes
+                if changes and changes[-1] == (decision.at, d.desired - d.current):
+                    changes.pop()
                 events.append(Event("Warning", "ScaleFailed", f"{d.name}: {exc}"))
                 problems.append(f"{d.name}: scaling failed: {exc}")
                 continue

@@ -265,7 +265,8 @@ def test_api_errors_hold_the_workload_and_spare_other_policies(
     assert "HTTP 500" in broken["message"] and "Deployment/broken" in broken["message"]
     forbidden = probes["forbidden"].wait_condition("Ready", "False", "WorkloadProblems")
     assert "forbidden (check the operator's RBAC)" in forbidden["message"]
-    assert warnings(probes["forbidden"], "ScaleFailed"), probes["forbidden"].events()
+    # Events are posted after the status patch.
+    wait_until(lambda: warnings(probes["forbidden"], "ScaleFailed"), timeout=10, what="ScaleFailed")
     nosecret = probes["nosecret"].wait_condition("MetricsAvailable", "False", "MetricsUnavailable")
     assert "Secret prom-token" in nosecret["message"] and "forbidden" in nosecret["message"]
     # Status writes of "conflicted" all fail while the fault lasts: nothing is recorded yet, and
@@ -284,7 +285,8 @@ def test_api_errors_hold_the_workload_and_spare_other_policies(
         assert replica_history(kube_api, NS, app) == [2], app
     assert replica_history(kube_api, UNOWNED, "unowned") == [2]
     # Planned, not applied; the unreadable target is held, out of the plan.
-    assert (probes["forbidden"].planned("forbidden") or {}).get("desired") == 13
+    forbidden_plan = probes["forbidden"].planned("forbidden") or {}
+    assert forbidden_plan.get("desired") == 13, str(forbidden_plan)
     assert "target unreadable" in (probes["broken"].planned("broken") or {}).get("reason", "")
 
     # The status conflict ends first: the status then says what the /scale conflicts did.

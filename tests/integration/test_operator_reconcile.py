@@ -292,6 +292,29 @@ def test_scale_conflicts_are_retried_and_a_concurrent_resize_is_left_alone(
     assert [e.reason for e in outcome.events if e.type == "Normal"] == ["ScaledUp"]
 
 
+def test_a_failed_scale_write_does_not_count_against_the_rate_limit(
+    kube_api: EmulatedCluster, kube_client: Any, prometheus_factory: PrometheusFactory
+) -> None:
+    server, _, _ = backfilled(prometheus_factory, {"checkout": 400})
+    kube_api.create(deployment(NS, "checkout", 2))
+    kube_api.create(policy(NS, "peak", server.url, [workload("checkout")]))  # 1000 % per 1 s
+    forbidden = kube_api.fail(
+        Fault(status=403, method="PATCH", subresource="scale", name="checkout", times=None)
+    )
+    kube, state = Kube(kube_client), PolicyState()
+    body = kube_api.stored("peakpilot.io/v1alpha1", "scalingpolicies", NS, "peak")
+    t0 = time.time()
+    first = reconcile(kube, body, state, now=t0)
+    assert [e.reason for e in first.events] == ["ScaleFailed", "WorkloadProblems"]
+    # Half a second later, inside the rate limit's 1 s period: the failed 2 -> 13 never
+    # happened, so it is planned again rather than "capped by the scale-up rate limit".
+    again = reconcile(kube, body, state, now=t0 + 0.5)
+    (planned,) = again.status["lastPlan"]["workloads"]
+    assert (planned["current"], planned["desired"]) == (2, 13), planned["reason"]
+    assert forbidden.hits == 2
+    assert replica_history(kube_api, NS, "checkout") == [2]
+
+
 def test_a_keda_scaled_object_owns_its_target_until_taken_over(
     kube_api: EmulatedCluster, kube_client: Any, prometheus_factory: PrometheusFactory
 ) -> None:
