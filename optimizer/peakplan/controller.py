@@ -96,7 +96,10 @@ class Memory:
     workloads: dict[str, WorkloadMemory] = field(default_factory=dict)
 
     def of(self, name: str) -> WorkloadMemory:
-        return self.workloads.setdefault(name, WorkloadMemory())
+        mem = self.workloads.get(name)
+        if mem is None:  # not setdefault: that would build a WorkloadMemory at every call
+            mem = self.workloads[name] = WorkloadMemory()
+        return mem
 
 
 @dataclass(frozen=True)

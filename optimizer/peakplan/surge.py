@@ -26,7 +26,7 @@ State is a plain dataclass (deep-copyable); no clock: times come with the observ
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from statistics import NormalDist
 
@@ -125,13 +125,19 @@ def settled_band(
     """The highest band over the next `level_tau` seconds if every observation, one per
     `interval`, is `load`: where the band is heading while its level catches up with the load.
     Sizing a scale-up for it takes one step instead of a string of one-replica steps."""
-    if state.time is None or interval <= 0:
+    if state.time is None or state.last is None or interval <= 0:
         return band(state, z)
-    ahead = replace(state)  # the caller's state is not touched
-    highest = band(ahead, z)
-    t, end = state.time, state.time + settings.level_tau
+    # `observe` and `band` on a copy, inlined: this runs at every scale-up of a replay.
+    level, deviation = state.level, state.deviation
+    level_tau, deviation_tau = settings.level_tau, settings.deviation_tau
+    highest = band(state, z)
+    t = before = state.time
+    end = t + level_tau
     while t < end:
         t += interval
-        observe(ahead, settings, t, load)
-        highest = max(highest, band(ahead, z))
+        dt = max(t - before, 1e-9)
+        deviation += -math.expm1(-dt / deviation_tau) * (abs(load - level) - deviation)
+        level += -math.expm1(-dt / level_tau) * (load - level)
+        before = t
+        highest = max(highest, level + z * (SIGMA_PER_MAE * deviation), 0.0)
     return highest
