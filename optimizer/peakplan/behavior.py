@@ -66,8 +66,10 @@ def stabilized_floor(
     current: int, rules: ScalingRules, recommendations: Iterable[tuple[float, int]], now: float
 ) -> int:
     """Scale-down stabilisation: not below the highest recommendation in the window."""
+    if rules.window <= 0:  # before the scan: no window, nothing to read
+        return 0
     window = [r for t, r in recommendations if now - t < rules.window]
-    if rules.window <= 0 or not window:
+    if not window:
         return 0
     return min(current, max(window))
 
@@ -76,7 +78,9 @@ def stabilized_ceiling(
     current: int, rules: ScalingRules, recommendations: Iterable[tuple[float, int]], now: float
 ) -> int:
     """Scale-up stabilisation: not above the lowest recommendation in the window."""
+    if rules.window <= 0:  # before the scan: no window, nothing to read
+        return 2**31 - 1
     window = [r for t, r in recommendations if now - t < rules.window]
-    if rules.window <= 0 or not window:
+    if not window:
         return 2**31 - 1
     return max(current, min(window))
