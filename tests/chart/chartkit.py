@@ -8,7 +8,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "peakpilot"
 RELEASE = "peakpilot"
-NAMESPACE = "peakpilot-system"
+NAMESPACE = "peakpilot"  # the namespace every guide installs into
 
 # Values for each rendered scenario; tests look them up by name.
 SCENARIOS: dict[str, dict[str, Any]] = {
@@ -39,12 +39,30 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "watch": {"mode": "namespaced", "namespaces": ["team-a", "team-b"]},
     },
     "no-peering-crds": {"peering": {"installCRDs": False}},
+    # Every securityContext field the schema types, set (Kubernetes must accept each).
+    "security-contexts": {
+        "podSecurityContext": {
+            "fsGroupChangePolicy": "OnRootMismatch",
+            "supplementalGroups": [10002],
+            "seccompProfile": {"type": "Localhost", "localhostProfile": "profiles/peakpilot.json"},
+            "seLinuxOptions": {"level": "s0:c123,c456", "role": "r", "type": "t", "user": "u"},
+            "sysctls": [{"name": "net.ipv4.ip_local_port_range", "value": "1024 65535"}],
+        },
+        "securityContext": {
+            "runAsUser": 10001,
+            "runAsGroup": 10001,
+            "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]},
+            "seLinuxOptions": {"type": "container_t"},
+        },
+    },
     # Rejected by values.schema.json (or the chart's own checks).
     "bad-replica-type": {"replicaCount": "two"},
     "bad-unknown-key": {"replicas": 2},
     "bad-namespaced-without-namespaces": {"watch": {"mode": "namespaced"}},
     "bad-log-format": {"operator": {"logFormat": "xml"}},
     "bad-prometheus-url": {"prometheus": {"url": "prometheus.monitoring:9090"}},
+    "bad-security-context-field": {"securityContext": {"runAsRoot": False}},
+    "bad-localhost-seccomp": {"podSecurityContext": {"seccompProfile": {"type": "Localhost"}}},
 }
 
 

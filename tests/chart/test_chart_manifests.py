@@ -16,7 +16,7 @@ from chartkit import NAMESPACE, RELEASE, by_kind, min_kube_version, one
 pytestmark = pytest.mark.chart
 
 Objects = Callable[[str], list[dict[str, Any]]]
-RENDERED = ["default", "namespaced", "ha", "ha-namespaced", "no-peering-crds"]
+RENDERED = ["default", "namespaced", "ha", "ha-namespaced", "no-peering-crds", "security-contexts"]
 SCALINGPOLICY_CRD = "scalingpolicies.peakpilot.io.yaml"
 # The operator's command-line and environment contract (see the image's ENTRYPOINT).
 ENV = {

@@ -16,8 +16,6 @@ pytestmark = pytest.mark.chart
 FREE_FORM = {
     "resources.requests",
     "resources.limits",
-    "podSecurityContext",
-    "securityContext",
     "affinity",
     "global",
     "kopf-peering",
@@ -40,6 +38,8 @@ def load_schema(chart_dir: Path) -> dict[str, Any]:
         ("bad-namespaced-without-namespaces", ["at '/watch/namespaces'", "minItems"]),
         ("bad-log-format", ["at '/operator/logFormat'"]),
         ("bad-prometheus-url", ["at '/prometheus/url'"]),
+        ("bad-security-context-field", ["additional properties 'runAsRoot' not allowed"]),
+        ("bad-localhost-seccomp", ["at '/podSecurityContext/seccompProfile'", "localhostProfile"]),
     ],
 )
 def test_helm_rejects_bad_values_with_a_clear_message(
