@@ -20,7 +20,16 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "ha": {
         "replicaCount": 3,
         "podDisruptionBudget": {"enabled": True},
-        "metrics": {"serviceMonitor": {"enabled": True}},
+        "metrics": {
+            "serviceMonitor": {"enabled": True},
+            "prometheusRule": {
+                "enabled": True,
+                "labels": {"release": "kube-prometheus-stack"},
+                "extraRules": [
+                    {"alert": "PeakPilotDown", "expr": 'absent(up{job="peakpilot-metrics"})'}
+                ],
+            },
+        },
         "prometheus": {
             "url": "http://prometheus.monitoring:9090",
             "allowedUrls": ["https://thanos.example/tenant-a"],
@@ -61,6 +70,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "bad-namespaced-without-namespaces": {"watch": {"mode": "namespaced"}},
     "bad-log-format": {"operator": {"logFormat": "xml"}},
     "bad-prometheus-url": {"prometheus": {"url": "prometheus.monitoring:9090"}},
+    "bad-extra-rule": {"metrics": {"prometheusRule": {"extraRules": [{"alert": "NoExpr"}]}}},
     "bad-security-context-field": {"securityContext": {"runAsRoot": False}},
     "bad-localhost-seccomp": {"podSecurityContext": {"seccompProfile": {"type": "Localhost"}}},
 }

@@ -38,7 +38,10 @@ ALREADY_EXISTS = {
     "message": "customresourcedefinition already exists",
 }
 # Kinds a cluster with the Prometheus Operator serves; the chart's CRDs are added from crds/.
-EXTRA_KINDS = [("monitoring.coreos.com", "v1", "servicemonitors", "ServiceMonitor", True)]
+EXTRA_KINDS = [
+    ("monitoring.coreos.com", "v1", "servicemonitors", "ServiceMonitor", True),
+    ("monitoring.coreos.com", "v1", "prometheusrules", "PrometheusRule", True),
+]
 
 
 def chart_crds(chart: Path) -> list[dict[str, Any]]:
