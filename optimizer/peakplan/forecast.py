@@ -287,13 +287,16 @@ class Forecaster:
         best: Model = "reactive"
         best_ratio = 1.0 - cfg.margin
         waiting: list[str] = []
+        ready: list[Model] = []
         for model in CANDIDATES:
             not_ready = self._not_ready(model)
             score = self.state.scores[model]
             if not_ready:
                 if model != "weekly":  # a week of history is rare; do not clutter reasons
                     waiting.append(not_ready)
-            elif score.ratio <= best_ratio:
+                continue
+            ready.append(model)
+            if score.ratio <= best_ratio:
                 best, best_ratio = model, score.ratio
         if best != "reactive":
             score = self.state.scores[best]
@@ -303,7 +306,7 @@ class Forecaster:
                 f"{_pct(score.reactive_error / truth)} for the last value and "
                 f"{_pct(score.level_error / truth)} for the recent level"
             )
-        return "reactive", self._reactive_reason(waiting)
+        return "reactive", self._reactive_reason(waiting, ready)
 
     def _forced(self, method: Method) -> tuple[Model, str]:
         """The model a policy asked for, when it has the history to forecast; else reactive."""
@@ -341,8 +344,8 @@ class Forecaster:
             return f"{_label(model)} has {score.n}/{cfg.min_scored} scored forecasts"
         return ""
 
-    def _reactive_reason(self, waiting: list[str]) -> str:
-        ranked = [(self.state.scores[m].ratio, m) for m in CANDIDATES if not self._not_ready(m)]
+    def _reactive_reason(self, waiting: list[str], ready: list[Model]) -> str:
+        ranked = [(self.state.scores[m].ratio, m) for m in ready]  # in CANDIDATES order
         parts = ["reactive"]
         if ranked:
             ratio, model = min(ranked)
