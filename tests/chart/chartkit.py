@@ -45,6 +45,17 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     },
     "ha-namespaced": {
         "replicaCount": 2,
+        "networkPolicy": {
+            "enabled": True,
+            "metricsFrom": [
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
+                    }
+                },
+                {"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}},
+            ],
+        },
         "watch": {"mode": "namespaced", "namespaces": ["team-a", "team-b"]},
     },
     "no-peering-crds": {"peering": {"installCRDs": False}},

@@ -11,7 +11,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from chartkit import NAMESPACE, RELEASE, by_kind, min_kube_version, one
+from chartkit import NAMESPACE, RELEASE, SCENARIOS, by_kind, min_kube_version, one
 
 pytestmark = pytest.mark.chart
 
@@ -272,3 +272,22 @@ def test_notes_example_policy_is_a_valid_scalingpolicy(
     assert policy["spec"]["mode"] == "Preview"
     # openAPIV3Schema is OpenAPI 3.0: boolean exclusiveMinimum etc., as in JSON Schema draft 4.
     jsonschema.Draft4Validator(version["schema"]["openAPIV3Schema"]).validate(policy)
+
+
+def test_networkpolicy_is_opt_in_and_admits_only_the_metrics_and_health_ports(
+    manifests: Objects,
+) -> None:
+    assert by_kind(manifests("default"), "NetworkPolicy") == []
+    objects = manifests("ha-namespaced")
+    policy = one(objects, "NetworkPolicy")["spec"]
+    pod_labels = one(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert policy["policyTypes"] == ["Ingress"]
+    container = operator_container(objects)
+    by_port = {}
+    for rule in policy["ingress"]:
+        (port,) = rule["ports"]
+        assert port["protocol"] == "TCP"
+        by_port[container_port(container, port["port"])] = rule.get("from")
+    # metrics from the given peers only; health (the kubelet's probes) from anywhere.
+    assert by_port == {9100: SCENARIOS["ha-namespaced"]["networkPolicy"]["metricsFrom"], 8080: None}

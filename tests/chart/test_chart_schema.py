@@ -22,6 +22,11 @@ FREE_FORM = {
     "tolerations[]",
     "topologySpreadConstraints[]",
     "operator.extraEnv[]",
+    # Kubernetes LabelSelectors (kubernetes-validate checks the rendered NetworkPolicy).
+    "networkPolicy.metricsFrom[].podSelector",
+    "networkPolicy.metricsFrom[].namespaceSelector",
+    "networkPolicy.healthFrom[].podSelector",
+    "networkPolicy.healthFrom[].namespaceSelector",
 }
 
 
