@@ -249,6 +249,8 @@ def test_notes_tell_the_user_what_to_do_next(installs: dict[str, dict[str, Any]]
     assert "kubectl get scalingpolicies" in notes
     assert f"port-forward svc/{RELEASE}-metrics 9100:9100" in notes
     assert "/metrics" in notes
+    # The uninstall order: policies first, while the operator can still remove its finalizer.
+    assert "delete the policies first (kubectl delete scalingpolicies --all -A)" in notes
     namespaced = installs["namespaced"]["notes"]
     assert "team-a, team-b" in namespaced
     assert "namespace: team-a" in namespaced  # the example policy lands where it is watched
