@@ -6,6 +6,8 @@ API errors to `KubeError` with a message a person can act on.
 
 from __future__ import annotations
 
+import copy
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -60,6 +62,10 @@ class KubeError(Exception):
 
 class Conflict(KubeError):
     """The object changed since it was read (HTTP 409)."""
+
+
+class Late(KubeError):
+    """Not sent: the reconcile making the call ran past its deadline (operator.py)."""
 
 
 @dataclass(frozen=True)
@@ -123,13 +129,24 @@ class Kube:
         timeout: tuple[float, float] = REQUEST_TIMEOUT,
     ) -> None:
         self.timeout = timeout
+        self._closed: threading.Event | None = None
         self.api = api_client or client.ApiClient()
         self.custom = client.CustomObjectsApi(self.api)
         self.core = client.CoreV1Api(self.api)
         self._plurals: dict[tuple[str, str, str], str] = {}
 
+    def gated(self, closed: threading.Event) -> Kube:
+        """This client for one reconcile: once ``closed`` is set (its deadline passed), every
+        call fails with Late, so an abandoned reconcile writes nothing (no /scale patch from a
+        late decision) and ends at its next call."""
+        view = copy.copy(self)  # the same connection pool and discovery cache
+        view._closed = closed
+        return view
+
     def _call[T](self, what: str, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """One API call with the request timeout; every failure is a KubeError."""
+        if self._closed is not None and self._closed.is_set():
+            raise Late(f"{what}: not sent: the reconcile ran past its deadline")
         try:
             return method(*args, _request_timeout=self.timeout, **kwargs)
         except ApiException as exc:

@@ -7,13 +7,13 @@ API server, the solver) runs in a worker thread, so one slow policy never stalls
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import random
 import socket
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,10 +22,11 @@ from kubernetes import client
 from kubernetes.config import ConfigException
 
 from peakpilot import api, telemetry
-from peakpilot.kube import Kube, load_configuration
+from peakpilot.kube import PAUSED_ANNOTATION, Kube, load_configuration
 from peakpilot.prometheus import AllowList
-from peakpilot.reconcile import Event, PolicyState, reconcile
+from peakpilot.reconcile import Event, Outcome, PolicyState, reconcile
 from peakpilot.report import iso
+from peakpilot.runtime import TICK, Watchdog, Worker, deadline, in_thread
 from peakpilot.units import parse_duration
 from peakplan.planner import SolveOptions
 
@@ -73,6 +74,7 @@ class OperatorSettings:
 _settings = OperatorSettings()
 _kube: Kube | None = None
 _allowed = AllowList()
+_watchdog = Watchdog()
 
 
 def _options() -> SolveOptions:
@@ -108,7 +110,13 @@ def _interval(spec: Any) -> float:
         return 15.0  # an invalid interval is reported by the reconcile itself
 
 
-@kopf.daemon(api.GROUP, api.VERSION, api.PLURAL, cancellation_timeout=10.0)
+def _fingerprint(body: kopf.Body) -> tuple[Any, Any]:
+    """What makes a reconcile due at once: a spec edit (generation) or the pause annotation."""
+    meta = body.get("metadata") or {}
+    return meta.get("generation"), (meta.get("annotations") or {}).get(PAUSED_ANNOTATION)
+
+
+@kopf.daemon(api.GROUP, api.VERSION, api.PLURAL, cancellation_timeout=5.0)
 async def reconcile_loop(
     body: kopf.Body,
     spec: kopf.Spec,
@@ -117,68 +125,151 @@ async def reconcile_loop(
     logger: Any,
     **_: Any,
 ) -> None:
-    """Reconcile this policy every spec.interval until it is deleted or the operator stops."""
+    """Reconcile this policy every spec.interval, and at once after an edit or a pause, until it
+    is deleted or the operator stops. Looks every TICK: nothing waits out a long interval."""
     state = memo.get("peakpilot") if isinstance(memo, dict) else getattr(memo, "peakpilot", None)
     if state is None:
         state = PolicyState()
         memo["peakpilot"] = state
     assert _kube is not None
-    kube = _kube
     meta = body.get("metadata", {})
-    namespace, name = meta.get("namespace"), meta.get("name")
-    last_error: str | None = None
+    namespace, name = str(meta.get("namespace")), str(meta.get("name"))
+    loop = _Loop(_kube, body, state, namespace, name, logger)
+    last_start: float | None = None
+    seen: tuple[Any, Any] | None = None
     try:
         while not stopped:
-            started = time.monotonic()
-            try:
-                outcome = await asyncio.to_thread(
-                    reconcile, kube, dict(body), state, _options(), allowed=_allowed
-                )
-            except Exception as exc:  # a bug must not kill the loop: report it and try again
-                logger.exception("reconcile failed")
-                telemetry.series(telemetry.RECONCILES, str(namespace), str(name), "error").inc()
-                error = f"{type(exc).__name__}: {exc}"
-                if error != last_error:  # once per distinct error, not every interval
-                    kopf.warn(body, reason="ReconcileError", message=error)
-                last_error = error
-                status = _error_status(body, error)
-                events: list[Event] = []
+            interval = _interval(spec)
+            now = time.monotonic()
+            due = last_start is None or now - last_start >= interval or _fingerprint(body) != seen
+            if due and not loop.busy:  # an abandoned reconcile still runs: it has the state
+                last_start, seen = now, _fingerprint(body)
+                await loop.once(interval, stopped.wait)
+                # A fixed rate: the next reconcile starts one interval after this one started.
+                wait = last_start + interval - time.monotonic()
             else:
-                last_error = None
-                status, events = outcome.status, outcome.events
-            try:
-                await asyncio.to_thread(kube.patch_status, namespace, name, status)
-            except Exception as exc:
-                logger.warning(f"status not written: {exc}")
-            for event in events:
-                if event.type == "Warning":
-                    kopf.warn(body, reason=event.reason, message=event.message)
-                else:
-                    kopf.info(body, reason=event.reason, message=event.message)
-            # A fixed rate: the next reconcile starts one interval after this one started.
-            elapsed = time.monotonic() - started
-            await stopped.wait(max(0.0, _interval(spec) - elapsed))
+                wait = TICK
+            await stopped.wait(min(TICK, max(0.0, wait)))
     finally:
-        telemetry.forget(str(namespace), str(name))  # deleted, or the operator stops
+        _watchdog.forget(f"{namespace}/{name}")
+        telemetry.forget(namespace, name)  # deleted, or the operator stops
 
 
-def _error_status(body: kopf.Body, error: str) -> dict[str, Any]:
-    """Ready=False ReconcileError, the other conditions as they were."""
-    now = iso(time.time())
-    before = [c for c in (body.get("status") or {}).get("conditions") or [] if c]
-    kept = [c for c in before if c.get("type") != "Ready"]
-    was: dict[str, Any] = next((c for c in before if c.get("type") == "Ready"), {})
-    if was.get("status") == "False":
-        now = was.get("lastTransitionTime") or now
-    ready = {
-        "type": "Ready",
-        "status": "False",
-        "reason": "ReconcileError",
-        "message": f"the reconcile failed ({error[:900]}); see the operator log",
-        "lastTransitionTime": now,
-        "observedGeneration": (body.get("metadata") or {}).get("generation"),
-    }
-    return {"conditions": [ready, *kept]}
+class _Loop:
+    """One policy's reconciles: each in a worker thread with a deadline, then its record."""
+
+    def __init__(
+        self, kube: Kube, body: kopf.Body, state: PolicyState, ns: str, name: str, logger: Any
+    ) -> None:
+        self.kube, self.body, self.state = kube, body, state
+        self.namespace, self.name, self.logger = ns, name, logger
+        self.key = f"{ns}/{name}"
+        self.worker: Worker[Outcome] | None = None
+        self.written: list[dict[str, Any]] | None = None  # conditions as last written
+        self.last_error: str | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.worker is not None and self.worker.running
+
+    async def once(self, interval: float, stop: Callable[[], Awaitable[object]]) -> None:
+        if self.written is not None:  # what an abandoned reconcile left there is stale
+            self.state.conditions = self.written
+        budget = deadline(interval, _settings.time_limit)
+        closed = threading.Event()
+        kube = self.kube.gated(closed)
+        snapshot = dict(self.body)
+        self.worker = Worker(
+            lambda: reconcile(kube, snapshot, self.state, _options(), allowed=_allowed),
+            name=f"reconcile {self.key}",
+            on_done=lambda: _watchdog.finished(self.key, time.monotonic()),
+        )
+        _watchdog.started(self.key, interval, budget, self.worker.started)
+        events: list[Event] = []
+        try:
+            outcome = await self.worker.wait(budget, stop)
+        except TimeoutError:
+            closed.set()  # from now on it can write nothing: the workloads stay where they are
+            telemetry.series(telemetry.RECONCILES, self.namespace, self.name, "deadline").inc()
+            message = (
+                f"the reconcile did not finish within its deadline ({budget:g} s for an interval "
+                f"of {interval:g} s): the workloads are held (no /scale change from a late "
+                "decision) until one finishes in time; other policies are not affected. Check "
+                "spec.prometheus (a slow server, its timeout) and the solver time"
+            )
+            self.logger.warning(message)
+            entered = self._entered("DeadlineExceeded")
+            status = self._held_status("DeadlineExceeded", message)
+            if entered:
+                events.append(Event("Warning", "DeadlineExceeded", message))
+        except Exception as exc:  # a bug must not kill the loop: report it and try again
+            self.logger.error("reconcile failed", exc_info=exc)
+            telemetry.series(telemetry.RECONCILES, self.namespace, self.name, "error").inc()
+            error = f"{type(exc).__name__}: {exc}"
+            if error != self.last_error:  # once per distinct error, not every interval
+                events.append(Event("Warning", "ReconcileError", error))
+            self.last_error = error
+            status = self._held_status(
+                "ReconcileError", f"the reconcile failed ({error[:900]}); see the operator log"
+            )
+        else:
+            if outcome is None:
+                closed.set()  # the operator stops: nothing more from this reconcile
+                return
+            self.last_error = None
+            status, events = outcome.status, outcome.events
+        self.written = status.get("conditions")
+        try:
+            await in_thread(
+                lambda: self.kube.patch_status(self.namespace, self.name, status),
+                name=f"status {self.key}",
+            )
+        except Exception as exc:
+            self.logger.warning(f"status not written: {exc}")
+        for event in events:
+            if event.type == "Warning":
+                kopf.warn(self.body, reason=event.reason, message=event.message)
+            else:
+                kopf.info(self.body, reason=event.reason, message=event.message)
+
+    def _previous(self) -> list[dict[str, Any]]:
+        if self.written is not None:
+            return self.written
+        return [c for c in (self.body.get("status") or {}).get("conditions") or [] if c]
+
+    def _entered(self, reason: str) -> bool:
+        """Ready was not already False for ``reason`` (one Event per episode, not per tick)."""
+        was = next((c for c in self._previous() if c.get("type") == "Ready"), {})
+        return (was.get("status"), was.get("reason")) != ("False", reason)
+
+    def _held_status(self, reason: str, message: str) -> dict[str, Any]:
+        """Ready=False with ``reason``, the other conditions as they were."""
+        now = iso(time.time())
+        before = self._previous()
+        kept = [c for c in before if c.get("type") != "Ready"]
+        was: dict[str, Any] = next((c for c in before if c.get("type") == "Ready"), {})
+        if was.get("status") == "False":
+            now = was.get("lastTransitionTime") or now
+        ready = {
+            "type": "Ready",
+            "status": "False",
+            "reason": reason,
+            "message": message[:1024],
+            "lastTransitionTime": now,
+            "observedGeneration": (self.body.get("metadata") or {}).get("generation"),
+        }
+        return {"conditions": [ready, *kept]}
+
+
+@kopf.on.probe(id="reconciles")
+def reconciles_alive(**_: Any) -> dict[str, Any]:
+    """/healthz fails (HTTP 500) when reconciles are stuck and none finish (runtime.Watchdog)."""
+    now = time.monotonic()
+    verdict = _watchdog.verdict(now)
+    if verdict is not None:
+        log.error(f"liveness: {verdict}")
+        raise kopf.PermanentError(verdict)
+    return {"stuck": _watchdog.stuck(now)}
 
 
 def _configure_logging(settings: OperatorSettings) -> None:

@@ -13,9 +13,19 @@ from pathlib import Path
 
 import pytest
 import yaml
-from harness import EmulatedCluster, PrometheusFactory, PrometheusServer, Series, wait_until
+from harness import (
+    EmulatedCluster,
+    PeakPilotFactory,
+    PolicyProbe,
+    PrometheusFactory,
+    PrometheusServer,
+    Series,
+    wait_until,
+)
+from harness.net import http_get
 from harness.peakpilot import (
     PeakPilotProcess,
+    RecordingProxy,
     deployment,
     policy,
     replicas,
@@ -127,3 +137,111 @@ def test_every_kubernetes_call_has_a_request_timeout(workdir: Path) -> None:
                 KubeError, match=r"did not answer in time \(connect 1 s, read 0.5 s\)"
             ):
                 call()
+
+
+def test_a_reconcile_past_its_deadline_is_held_and_spares_other_policies(
+    kube_api: EmulatedCluster,
+    prometheus_factory: PrometheusFactory,
+    peakpilot_factory: PeakPilotFactory,
+) -> None:
+    server = backfilled(prometheus_factory, {"checkout": 400, "cart": 400})  # 13 replicas each
+    kube_api.create(deployment(NS, "checkout", 2))
+    kube_api.create(deployment(NS, "cart", 2))
+    kube_api.create(policy(NS, "fast", server.url, [workload("checkout")]))
+    with RecordingProxy(server.url) as slow:
+        slow.delay = 8  # answers, with the load that would scale cart up, after the deadline
+        kube_api.create(
+            policy(
+                NS,
+                "slow",
+                slow.url,
+                [workload("cart")],
+                interval="4s",  # deadline max(4 - 0.4, time limit 1 + 2) = 3.6 s
+                prometheus={"url": slow.url, "timeout": "20s"},
+            )
+        )
+        operator = peakpilot_factory(["--time-limit", "1"])
+        late, fast = PolicyProbe(kube_api, NS, "slow"), PolicyProbe(kube_api, NS, "fast")
+        ready = late.wait_condition("Ready", "False", "DeadlineExceeded")
+        assert "deadline (3.6 s for an interval of 4 s)" in ready["message"]
+        assert "the workloads are held" in ready["message"]
+        # The first answer came (a second query means that reconcile's thread had ended, with
+        # its decision to scale cart up), and it was not applied.
+        wait_until(lambda: len(slow.requests("/api/v1/query")) >= 2, timeout=40, what="2 queries")
+        # Meanwhile the healthy policy went on: scaled, and reconciled again and again.
+        wait_until(lambda: replicas(kube_api, NS, "checkout") == 13, timeout=30, what="13")
+        fast.wait_reconciles(3)
+        assert fast.condition("Ready")["status"] == "True"  # type: ignore[index]
+        assert late.condition("Ready")["reason"] == "DeadlineExceeded"  # type: ignore[index]
+        assert scale_patches(kube_api, NS, "cart") == []
+        assert replicas(kube_api, NS, "cart") == 2
+        warnings = [e for e in late.events() if e["reason"] == "DeadlineExceeded"]
+        assert len(warnings) == 1 and warnings[0]["type"] == "Warning"  # once, not per interval
+        assert (
+            operator.sample("peakpilot_reconciles_total", policy="slow", outcome="deadline") or 0
+        ) >= 1
+        # Liveness stays up: one slow tenant among healthy ones is its own status, not a restart.
+        assert http_get(f"http://127.0.0.1:{operator.liveness_port}/healthz")[0] == 200
+
+
+def test_liveness_fails_when_reconciles_are_stuck_and_sigterm_still_stops(
+    kube_api: EmulatedCluster,
+    prometheus_factory: PrometheusFactory,
+    peakpilot_factory: PeakPilotFactory,
+) -> None:
+    server = backfilled(prometheus_factory, {"checkout": 400})
+    kube_api.create(deployment(NS, "checkout", 2))
+    with RecordingProxy(server.url) as hung:
+        hung.delay = 120  # a Prometheus that takes the whole query timeout
+        kube_api.create(
+            policy(
+                NS,
+                "peak",
+                hung.url,
+                [workload("checkout")],
+                prometheus={"url": hung.url, "timeout": "30s"},
+            )
+        )
+        operator = peakpilot_factory(["--time-limit", "1"])
+        healthz = f"http://127.0.0.1:{operator.liveness_port}/healthz"
+        probe = PolicyProbe(kube_api, NS, "peak")
+        probe.wait_condition("Ready", "False", "DeadlineExceeded")
+        # Stuck past 3 periods (interval 1 s, deadline 3 s), no policy finishing: /healthz fails.
+        status = wait_until(
+            lambda: (code := http_get(healthz)[0]) != 200 and code, timeout=40, what="unhealthy"
+        )
+        assert status == 500
+        # SIGTERM while the reconcile's thread is still blocked: a clean exit, no SIGKILL needed.
+        assert operator.running
+        assert operator.stop(timeout=10) == 0
+        assert replicas(kube_api, NS, "checkout") == 2
+
+
+def test_edits_pause_and_mode_apply_within_a_tick_whatever_the_interval(
+    kube_api: EmulatedCluster,
+    prometheus_factory: PrometheusFactory,
+    peakpilot_factory: PeakPilotFactory,
+) -> None:
+    server = backfilled(prometheus_factory, {"checkout": 400})
+    kube_api.create(deployment(NS, "checkout", 2))
+    ref = ("peakpilot.io/v1alpha1", "scalingpolicies", NS, "peak")
+    kube_api.create(
+        policy(NS, "peak", server.url, [workload("checkout")], mode="Preview", interval="1h")
+    )
+    peakpilot_factory()
+    probe = PolicyProbe(kube_api, NS, "peak")
+    probe.wait_condition("Paused", "True", "Preview")
+    assert replicas(kube_api, NS, "checkout") == 2
+    # Each change is acted on long before the hour is up (the waits are 30 s at most).
+    kube_api.patch(*ref, {"spec": {"mode": "Enforce"}})
+    wait_until(lambda: replicas(kube_api, NS, "checkout") == 13, timeout=30, what="13")
+    kube_api.patch(*ref, {"metadata": {"annotations": {"peakpilot.io/paused": "true"}}})
+    probe.wait_condition("Paused", "True", "PausedByAnnotation")
+    kube_api.patch(*ref, {"metadata": {"annotations": {"peakpilot.io/paused": None}}})
+    probe.wait_condition("Paused", "False", "Active")
+    kube_api.patch(*ref, {"spec": {"mode": "Off"}})
+    probe.wait_condition("Paused", "True", "ModeOff")
+    # An interval above the maximum is reported, not slept on.
+    kube_api.patch(*ref, {"spec": {"interval": "2h"}})
+    invalid = probe.wait_condition("Ready", "False", "InvalidSpec")
+    assert "interval must be at most 1h" in invalid["message"]
