@@ -11,6 +11,7 @@ import logging
 import os
 import random
 import socket
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -26,12 +27,13 @@ from peakpilot.kube import PAUSED_ANNOTATION, Kube, load_configuration
 from peakpilot.prometheus import AllowList
 from peakpilot.reconcile import Event, Outcome, PolicyState, reconcile
 from peakpilot.report import iso
-from peakpilot.runtime import TICK, Watchdog, Worker, deadline, in_thread
+from peakpilot.runtime import TICK, Watchdog, Worker, deadline, finish_workers, in_thread
 from peakpilot.units import parse_duration
 from peakplan.planner import SolveOptions
 
 log = logging.getLogger("peakpilot.operator")
 MIN_INTERVAL = 1.0
+EXIT_WAIT = 3.0  # seconds running reconciles get to end after Kopf stops
 
 
 @dataclass(frozen=True)
@@ -377,3 +379,13 @@ def run(settings: OperatorSettings) -> None:
         if settings.liveness_port
         else None,
     )
+    # Kopf has stopped. Reconciles still running get a moment to end; past it the process ends
+    # at once (os._exit): finalising the interpreter under a thread that is inside the solver's
+    # native code can abort, and SIGTERM must stop the operator within the grace period.
+    left = finish_workers(EXIT_WAIT)
+    if left:
+        log.warning(f"exiting with {left} reconcile(s) still running; they are abandoned")
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)

@@ -32,6 +32,23 @@ def deadline(interval: float, time_limit: float) -> float:
     return max(interval - min(interval * MARGIN, MAX_MARGIN), time_limit + SOLVE_ALLOWANCE)
 
 
+_live: set[threading.Thread] = set()  # every worker thread still running
+_live_lock = threading.Lock()
+
+
+def finish_workers(timeout: float) -> int:
+    """Wait up to ``timeout`` seconds in all for the worker threads; return how many still run.
+
+    At exit: a thread still inside the solver's native code when the interpreter finalises can
+    abort the process, so the caller ends it with os._exit if any remain."""
+    end = time.monotonic() + timeout
+    with _live_lock:
+        threads = list(_live)
+    for thread in threads:
+        thread.join(max(0.0, end - time.monotonic()))
+    return sum(t.is_alive() for t in threads)
+
+
 class Worker[T]:
     """``fn()`` in a daemon thread, its result delivered to the event loop that started it."""
 
@@ -46,6 +63,8 @@ class Worker[T]:
         # A result nobody waits for any more (it came too late) must not warn when collected.
         self.result.add_done_callback(lambda f: f.cancelled() or f.exception())
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        with _live_lock:
+            _live.add(self.thread)
         self.thread.start()
 
     @property
@@ -60,6 +79,8 @@ class Worker[T]:
         except BaseException as exc:  # delivered to the awaiting side, which decides
             error = exc
         finally:
+            with _live_lock:
+                _live.discard(self.thread)
             if self._on_done is not None:
                 self._on_done()
         with contextlib.suppress(RuntimeError):  # the loop is closed: the operator stopped
