@@ -1,65 +1,31 @@
-"""RBAC: least privilege, checked against an explicit allow-list, in both watch modes."""
+"""RBAC: the chart, rendered and installed by the real Helm engine, grants exactly the API calls
+the operator makes (peakpilot.apicalls.API_CALLS), in every watch mode and with peering.
+
+tests/integration/test_operator_api_calls.py checks the other half: that a real operator run
+makes no call the table lacks.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from chartkit import NAMESPACE, RELEASE, SCENARIOS, by_kind, one
 
+from peakpilot.apicalls import API_CALLS, Rule, applies, expand, rules
+
 pytestmark = pytest.mark.chart
 
-Rule = tuple[str, str, str]  # (apiGroup, resource, verb)
 Objects = Callable[[str], list[dict[str, Any]]]
-
-# Everything the chart may ever grant, whatever the values (extra /scale kinds come on top).
-ALLOWED: dict[tuple[str, str], set[str]] = {
-    # patch: Kopf's finalizer and progress annotations on the policy object itself.
-    ("peakpilot.io", "scalingpolicies"): {"get", "list", "watch", "patch"},
-    ("peakpilot.io", "scalingpolicies/status"): {"patch"},
-    ("", "events"): {"create"},
-    ("events.k8s.io", "events"): {"create"},
-    ("apps", "deployments"): {"get", "list", "watch"},
-    ("apps", "statefulsets"): {"get", "list", "watch"},
-    ("apps", "deployments/scale"): {"get", "patch"},
-    ("apps", "statefulsets/scale"): {"get", "patch"},
-    ("autoscaling", "horizontalpodautoscalers"): {"get", "list", "watch"},
-    ("keda.sh", "scaledobjects"): {"get", "list", "watch"},
-    ("kopf.dev", "clusterkopfpeerings"): {"get", "list", "watch", "patch"},
-    ("kopf.dev", "kopfpeerings"): {"get", "list", "watch", "patch"},
-    ("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"},
-    ("", "namespaces"): {"list", "watch"},
-    ("", "secrets"): {"get"},  # and only with resourceNames, see below
-}
-# Cluster-scoped kinds: granting them in a namespaced Role would be meaningless.
-CLUSTER_SCOPED = {("", "namespaces"), ("apiextensions.k8s.io", "customresourcedefinitions")}
-CLUSTER_SCOPED |= {("kopf.dev", "clusterkopfpeerings")}
-# What the operator runs on in any mode: policies, targets, ownership checks, events.
-WORKLOAD = {
-    (group, resource, verb)
-    for (group, resource), verbs in ALLOWED.items()
-    if group not in {"kopf.dev", "apiextensions.k8s.io"}
-    and resource not in {"namespaces", "secrets"}
-    for verb in verbs
-}
-KOPF_CLUSTER_WIDE = {
-    ("apiextensions.k8s.io", "customresourcedefinitions", "get"),
-    ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
-    ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
-    ("", "namespaces", "list"),
-    ("", "namespaces", "watch"),
-}
-PEERING_CLUSTER = {
-    ("kopf.dev", "clusterkopfpeerings", v) for v in ("get", "list", "watch", "patch")
-}
-PEERING_NAMESPACED = {("kopf.dev", "kopfpeerings", v) for v in ("get", "list", "watch", "patch")}
 RENDERED = ["default", "namespaced", "ha", "ha-namespaced", "no-peering-crds"]
+ANY_NAMESPACE = "any-namespace"  # cluster mode: a namespace no value names
 
 
 def triples(role: dict[str, Any]) -> set[Rule]:
     return {
-        (group, resource, verb)
+        Rule(group, resource, verb)
         for rule in role.get("rules", [])
         for group in rule.get("apiGroups", [])
         for resource in rule.get("resources", [])
@@ -67,55 +33,152 @@ def triples(role: dict[str, Any]) -> set[Rule]:
     }
 
 
-def extra_scale_allowed(scenario: str) -> dict[tuple[str, str], set[str]]:
-    extras = SCENARIOS[scenario].get("rbac", {}).get("extraScaleTargets", [])
-    return {(e["apiGroup"], f"{e['resource']}/scale"): {"get", "patch"} for e in extras}
+@dataclass
+class Authorizer:
+    """Kubernetes' RBAC authorizer over the rendered objects, for the operator's account: a
+    request is allowed when a rule of a ClusterRole bound cluster-wide, or of a Role bound in
+    the request's namespace, matches its group, resource, verb and (if listed) name."""
+
+    cluster: list[dict[str, Any]] = field(default_factory=list)
+    namespaced: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, objects: list[dict[str, Any]]) -> Authorizer:
+        sa = one(objects, "ServiceAccount")["metadata"]
+        subject = {"kind": "ServiceAccount", "name": sa["name"], "namespace": sa["namespace"]}
+        roles = {
+            (o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o
+            for o in by_kind(objects, "ClusterRole") + by_kind(objects, "Role")
+        }
+        auth = cls()
+        for binding in by_kind(objects, "ClusterRoleBinding") + by_kind(objects, "RoleBinding"):
+            if subject not in binding["subjects"]:
+                continue
+            ref, ns = binding["roleRef"], binding["metadata"].get("namespace")
+            role = roles[ref["kind"], ns if ref["kind"] == "Role" else None, ref["name"]]
+            if binding["kind"] == "ClusterRoleBinding":
+                auth.cluster.extend(role["rules"])
+            else:
+                auth.namespaced.setdefault(ns, []).extend(role["rules"])
+        return auth
+
+    def allows(self, rule: Rule, namespace: str | None, name: str | None = None) -> bool:
+        scoped = self.namespaced.get(namespace, []) if namespace is not None else []
+        return any(
+            rule.group in r.get("apiGroups", [])
+            and rule.resource in r.get("resources", [])
+            and rule.verb in r.get("verbs", [])
+            and (not r.get("resourceNames") or name in r["resourceNames"])
+            for r in [*self.cluster, *scoped]
+        )
+
+
+@dataclass(frozen=True)
+class Mode:
+    clusterwide: bool
+    peering: bool
+    namespaces: list[str]
+    extra_targets: list[tuple[str, str]]
+    secrets: list[tuple[str, str]]  # (namespace, name)
+
+    @classmethod
+    def of(cls, scenario: str) -> Mode:
+        values = SCENARIOS[scenario]
+        watch, rbac = values.get("watch", {}), values.get("rbac", {})
+        peering = values.get("replicaCount", 1) > 1 or values.get("peering", {}).get("enabled")
+        return cls(
+            clusterwide=watch.get("mode", "cluster") == "cluster",
+            peering=bool(peering),
+            namespaces=watch.get("namespaces", []) or [ANY_NAMESPACE],
+            extra_targets=[
+                (e["apiGroup"], e["resource"]) for e in rbac.get("extraScaleTargets", [])
+            ],
+            secrets=[(s["namespace"], s["name"]) for s in rbac.get("secrets", [])],
+        )
+
+    def needed(self, *, cluster_scoped: bool | None = None) -> set[Rule]:
+        return rules(
+            clusterwide=self.clusterwide,
+            peering=self.peering,
+            auth=bool(self.secrets),
+            extra_targets=self.extra_targets,
+            cluster_scoped=cluster_scoped,
+        )
 
 
 @pytest.mark.parametrize("scenario", RENDERED)
-def test_rbac_grants_nothing_beyond_the_allow_list(manifests: Objects, scenario: str) -> None:
-    allowed = ALLOWED | extra_scale_allowed(scenario)
-    roles = by_kind(manifests(scenario), "ClusterRole") + by_kind(manifests(scenario), "Role")
-    assert roles
-    for role in roles:
+def test_every_api_call_of_the_table_is_allowed(manifests: Objects, scenario: str) -> None:
+    mode, auth = Mode.of(scenario), Authorizer.of(manifests(scenario))
+    for call in API_CALLS:
+        if not applies(call, clusterwide=mode.clusterwide, peering=mode.peering, auth=False):
+            continue
+        for rule in expand(call, mode.extra_targets):
+            where = [None] if call.cluster_scoped else mode.namespaces
+            for ns in where:
+                assert auth.allows(rule, ns), f"{scenario}: {rule} in {ns} ({call.why})"
+    for ns, name in mode.secrets:  # auth: exactly the listed Secrets, by name
+        assert auth.allows(Rule("", "secrets", "get"), ns, name), (scenario, ns, name)
+        assert not auth.allows(Rule("", "secrets", "get"), ns, "another-secret"), scenario
+
+
+def test_extra_target_kinds_get_the_target_and_its_scale(manifests: Objects) -> None:
+    # The operator reads the Rollout itself before its /scale: without get it is "forbidden".
+    auth = Authorizer.of(manifests("ha"))
+    for verb, resource in [
+        ("get", "rollouts"),
+        ("get", "rollouts/scale"),
+        ("patch", "rollouts/scale"),
+    ]:
+        assert auth.allows(Rule("argoproj.io", resource, verb), "shop"), (verb, resource)
+    assert not Authorizer.of(manifests("default")).allows(
+        Rule("argoproj.io", "rollouts", "get"), "shop"
+    )
+    default = Authorizer.of(manifests("default"))
+    for verb, resource in [("get", "replicasets"), ("patch", "replicasets/scale")]:
+        assert default.allows(Rule("apps", resource, verb), "shop"), (verb, resource)
+
+
+@pytest.mark.parametrize("scenario", RENDERED)
+def test_rbac_grants_nothing_beyond_the_table(manifests: Objects, scenario: str) -> None:
+    mode, objects = Mode.of(scenario), manifests(scenario)
+    for role in by_kind(objects, "ClusterRole") + by_kind(objects, "Role"):
         where = f"{role['kind']}/{role['metadata']['name']}"
         for rule in role["rules"]:
             assert "nonResourceURLs" not in rule, where
-            for field in ("apiGroups", "resources", "verbs", "resourceNames"):
-                assert "*" not in rule.get(field, []), f"wildcard {field} in {where}"
-            for group, resource, verb in triples({"rules": [rule]}):
-                assert verb in allowed.get((group, resource), set()), (
-                    f"{where} grants {verb} on {group or 'core'}/{resource}"
-                )
-                if resource == "secrets":
-                    assert role["kind"] == "Role" and rule.get("resourceNames"), where
-                if role["kind"] == "Role":
-                    assert (group, resource) not in CLUSTER_SCOPED, where
-
-
-def test_cluster_mode_grants_exactly_what_the_operator_needs(manifests: Objects) -> None:
-    objects = manifests("default")
-    assert by_kind(objects, "Role") == []
-    role = one(objects, "ClusterRole")
-    # One replica runs standalone: no peering permissions, no Secrets.
-    assert triples(role) == WORKLOAD | KOPF_CLUSTER_WIDE
+            for key in ("apiGroups", "resources", "verbs", "resourceNames"):
+                assert "*" not in rule.get(key, []), f"wildcard {key} in {where}"
+            if "secrets" in rule["resources"]:  # resourceNames cannot restrict list or watch
+                assert role["kind"] == "Role" and rule.get("resourceNames"), where
+                assert rule["verbs"] == ["get"], where
+    # Cluster-scoped kinds in ClusterRoles only; the rest in ClusterRoles (cluster mode) or in
+    # the watched namespaces' Roles (namespaced mode), and nothing else anywhere.
+    secrets = {Rule("", "secrets", "get")}
+    cluster = set().union(*(triples(r) for r in by_kind(objects, "ClusterRole")))
+    by_namespace: dict[str, set[Rule]] = {}
+    for role in by_kind(objects, "Role"):
+        by_namespace.setdefault(role["metadata"]["namespace"], set()).update(triples(role))
+    if mode.clusterwide:
+        assert cluster == mode.needed() - secrets
+        watched: list[str] = []
+    else:
+        assert cluster == mode.needed(cluster_scoped=True)
+        watched = mode.namespaces
+    for ns, granted in by_namespace.items():
+        needed = mode.needed(cluster_scoped=False) if ns in watched else set()
+        assert granted - secrets == needed - secrets, ns
+    assert set(watched) <= set(by_namespace)
 
 
 def test_peering_permissions_follow_the_mode(manifests: Objects) -> None:
-    cluster = one(manifests("ha"), "ClusterRole")
-    assert triples(cluster) >= PEERING_CLUSTER
-    assert not PEERING_NAMESPACED & triples(cluster)
-    for role in by_kind(manifests("ha-namespaced"), "Role"):
-        assert triples(role) >= PEERING_NAMESPACED
-
-
-def test_extra_scale_targets_get_only_their_scale_subresource(manifests: Objects) -> None:
-    role = one(manifests("ha"), "ClusterRole")
-    argo = {t for t in triples(role) if t[0] == "argoproj.io"}
-    assert argo == {
-        ("argoproj.io", "rollouts/scale", "get"),
-        ("argoproj.io", "rollouts/scale", "patch"),
-    }
+    peering = {"clusterkopfpeerings", "kopfpeerings"}
+    assert not {r for r in triples(one(manifests("default"), "ClusterRole")) if r[1] in peering}
+    assert Authorizer.of(manifests("ha")).allows(
+        Rule("kopf.dev", "clusterkopfpeerings", "patch"), None
+    )
+    namespaced = Authorizer.of(manifests("ha-namespaced"))
+    for ns in ("team-a", "team-b"):
+        assert namespaced.allows(Rule("kopf.dev", "kopfpeerings", "patch"), ns)
+    assert not namespaced.allows(Rule("kopf.dev", "clusterkopfpeerings", "patch"), None)
 
 
 @pytest.mark.parametrize("scenario", ["namespaced", "ha-namespaced"])
@@ -123,41 +186,22 @@ def test_namespaced_mode_uses_roles_in_the_watched_namespaces(
     manifests: Objects, scenario: str
 ) -> None:
     objects = manifests(scenario)
-    # The only ClusterRole left is Kopf's CRD discovery; no policy or target permission.
+    # The only ClusterRole left is Kopf's discovery: CRDs and namespaces, no policy or target.
     (cluster_role,) = by_kind(objects, "ClusterRole")
-    assert triples(cluster_role) == {
-        ("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("get", "list", "watch")
+    assert {r.resource for r in triples(cluster_role)} == {
+        "customresourcedefinitions",
+        "namespaces",
     }
-    roles = {r["metadata"]["namespace"]: r for r in by_kind(objects, "Role")}
-    assert set(roles) == {"team-a", "team-b"} | {
-        s["namespace"] for s in SCENARIOS[scenario].get("rbac", {}).get("secrets", [])
-    }
-    for ns in ("team-a", "team-b"):
-        main = [r for r in by_kind(objects, "Role") if r["metadata"]["namespace"] == ns]
-        granted = set().union(*(triples(r) for r in main))
-        assert granted >= WORKLOAD
-
-
-@pytest.mark.parametrize("scenario", ["namespaced", "ha"])
-def test_secrets_are_readable_only_by_name(manifests: Objects, scenario: str) -> None:
-    wanted: dict[str, set[str]] = {}
-    for s in SCENARIOS[scenario]["rbac"]["secrets"]:
-        wanted.setdefault(s["namespace"], set()).add(s["name"])
-    granted: dict[str, set[str]] = {}
-    for role in by_kind(manifests(scenario), "Role"):
-        for rule in role["rules"]:
-            if "secrets" in rule["resources"]:
-                assert rule["verbs"] == ["get"]
-                ns = role["metadata"]["namespace"]
-                granted.setdefault(ns, set()).update(rule["resourceNames"])
-    assert granted == wanted
+    roles = {r["metadata"]["namespace"] for r in by_kind(objects, "Role")}
+    assert roles == {"team-a", "team-b"} | {ns for ns, _ in Mode.of(scenario).secrets}
+    auth = Authorizer.of(objects)
+    assert not auth.allows(Rule("apps", "deployments/scale", "patch"), "elsewhere")
 
 
 def test_no_secret_access_by_default(manifests: Objects) -> None:
-    for role in by_kind(manifests("default"), "ClusterRole") + by_kind(
-        manifests("default"), "Role"
-    ):
-        assert not {t for t in triples(role) if t[1] == "secrets"}
+    objects = manifests("default")
+    for role in by_kind(objects, "ClusterRole") + by_kind(objects, "Role"):
+        assert not {t for t in triples(role) if t.resource == "secrets"}
 
 
 @pytest.mark.parametrize("scenario", RENDERED)

@@ -250,10 +250,11 @@ def peakpilot_factory(
     """Start the product operator, ``python -m peakpilot.cli operator --standalone -A
     --kubeconfig <kube_api's> --metrics-port <free> --liveness-port <free>``, against ``kube_api``.
 
-    ``start(args=(), *, env=None, wait=True, timeout=60)``: ``args`` are appended to the command
-    line; with ``wait`` it blocks until the liveness endpoint answers. ``process.stop()`` and
-    ``process.start()`` restart it on the same ports. Every process is stopped at teardown;
-    logs are printed if the test failed.
+    ``start(args=(), *, env=None, wait=True, timeout=60, peering=None, namespaces=())``: ``args``
+    are appended to the command line; ``peering=NAME`` runs ``--peering NAME`` instead of
+    ``--standalone``, ``namespaces`` ``-n NS`` for each instead of ``-A``; with ``wait`` it blocks
+    until the liveness endpoint answers. ``process.stop()`` and ``process.start()`` restart it on
+    the same ports. Every process is stopped at teardown; logs are printed if the test failed.
     """
     processes: list[PeakPilotProcess] = []
 
@@ -263,12 +264,16 @@ def peakpilot_factory(
         env: Mapping[str, str] | None = None,
         wait: bool = True,
         timeout: float = 60.0,
+        peering: str | None = None,
+        namespaces: Sequence[str] = (),
     ) -> PeakPilotProcess:
         process = PeakPilotProcess(
             workdir=workdir / f"peakpilot-{len(processes)}",
             kubeconfig=kube_api.kubeconfig,
             args=args,
             env={**kube_api.env(), **(env or {})},
+            peering=peering,
+            namespaces=namespaces,
         )
         processes.append(process)
         process.start()

@@ -94,31 +94,35 @@ app.kubernetes.io/part-of: peakpilot
 {{/*
 Rules the operator needs on policies, targets and events, wherever it watches: the same list goes
 into the ClusterRole (cluster mode) or into a Role per watched namespace (namespaced mode).
+Exactly the rows of operator/peakpilot/apicalls.py (API_CALLS); tests/chart/test_chart_rbac.py
+checks the rendered rules against that table.
 */}}
 {{- define "peakpilot.workloadRules" -}}
-# Read ScalingPolicies and write their status; patch on the object itself is only for Kopf's
-# bookkeeping (its finalizer for the reconcile daemon, and its progress annotations).
+# Kopf watches ScalingPolicies; patch on the object itself is only for Kopf's bookkeeping (its
+# finalizer for the reconcile loop, and its progress annotations).
 - apiGroups: ["peakpilot.io"]
   resources: ["scalingpolicies"]
-  verbs: ["get", "list", "watch", "patch"]
+  verbs: ["list", "watch", "patch"]
+# Each reconcile's plan and conditions.
 - apiGroups: ["peakpilot.io"]
   resources: ["scalingpolicies/status"]
   verbs: ["patch"]
-# Explain decisions as Kubernetes Events (Kopf posts core events; events.k8s.io for newer clients).
+# Explain decisions as Kubernetes Events (Kopf posts core Events).
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
-- apiGroups: ["events.k8s.io"]
-  resources: ["events"]
-  verbs: ["create"]
-# Targets: read annotations, read and change replicas only through /scale.
+# Targets: the operator reads each target (annotations, readyReplicas) before its /scale, and
+# changes replicas only through /scale.
 - apiGroups: ["apps"]
-  resources: ["deployments", "statefulsets"]
-  verbs: ["get", "list", "watch"]
+  resources: ["deployments", "statefulsets", "replicasets"]
+  verbs: ["get"]
 - apiGroups: ["apps"]
-  resources: ["deployments/scale", "statefulsets/scale"]
+  resources: ["deployments/scale", "statefulsets/scale", "replicasets/scale"]
   verbs: ["get", "patch"]
 {{- range .Values.rbac.extraScaleTargets }}
+- apiGroups: [{{ .apiGroup | quote }}]
+  resources: [{{ .resource | quote }}]
+  verbs: ["get"]
 - apiGroups: [{{ .apiGroup | quote }}]
   resources: [{{ printf "%s/scale" .resource | quote }}]
   verbs: ["get", "patch"]
@@ -126,8 +130,8 @@ into the ClusterRole (cluster mode) or into a Role per watched namespace (namesp
 # Ownership check: never fight an HPA or a KEDA ScaledObject over the same target.
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list"]
 - apiGroups: ["keda.sh"]
   resources: ["scaledobjects"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list"]
 {{- end }}

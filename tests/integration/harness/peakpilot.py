@@ -49,16 +49,21 @@ class PeakPilotProcess(OperatorProcess):
         args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         name: str = "peakpilot",
+        peering: str | None = None,
+        namespaces: Sequence[str] = (),
     ) -> None:
         self.metrics_port = free_port()
         liveness_port = free_port()
+        # --peering NAME (one active replica) instead of --standalone; -n NS... instead of -A.
+        coordination = ["--peering", peering] if peering else ["--standalone"]
+        scope = [arg for ns in namespaces for arg in ("-n", ns)] or ["-A"]
         command = [
             sys.executable,
             "-m",
             "peakpilot.cli",
             "operator",
-            "--standalone",
-            "-A",
+            *coordination,
+            *scope,
             "--kubeconfig",
             str(kubeconfig),
             "--metrics-port",
