@@ -108,10 +108,27 @@ API_CALLS: tuple[ApiCall, ...] = (
     ),
     ApiCall(
         "kopf.dev",
+        "clusterkopfpeerings",
+        ("get",),
+        "peakpilot",
+        "the peering guard (peering.py): no duplicate priority, no missing object",
+        only="peering",
+        cluster_scoped=True,
+    ),
+    ApiCall(
+        "kopf.dev",
         "kopfpeerings",
         ("list", "watch", "patch"),
         "kopf",
         "peering, with --namespace: a KopfPeering in each watched namespace",
+        only="peering",
+    ),
+    ApiCall(
+        "kopf.dev",
+        "kopfpeerings",
+        ("get",),
+        "peakpilot",
+        "the peering guard (peering.py), in each watched namespace",
         only="peering",
     ),
 )

@@ -484,7 +484,8 @@ def operator_command(
     ] = False,
     priority: Annotated[
         int | None,
-        typer.Option(help="Peering priority (default: random, so exactly one peer is active)."),
+        # Refused, hidden: one value for every replica (the chart's extraArgs) pauses them all.
+        typer.Option(hidden=True, help="Refused: each replica's priority comes from its pod."),
     ] = None,
     liveness_port: Annotated[
         int | None,
@@ -525,12 +526,18 @@ def operator_command(
         _fail(InputError("arguments", ["give either --all-namespaces or --namespace, not both"]))
     if peering and standalone:
         _fail(InputError("arguments", ["--peering and --standalone exclude each other"]))
+    if priority is not None:
+        why = (
+            "--priority: not settable; each replica's peering priority is derived from its pod "
+            "name (POD_NAME), so no two replicas share one (equal priorities pause them all); "
+            "remove --priority (e.g. from the chart's operator.extraArgs)"
+        )
+        _fail(InputError("arguments", [why]))
     settings = OperatorSettings.from_env(
         namespaces=tuple(namespace or ()),
         all_namespaces=all_namespaces,
         kubeconfig=kubeconfig,
         peering=peering,
-        priority=priority,
         liveness_port=liveness_port,
         metrics_port=metrics_port,
         solver=solver.value if solver else None,

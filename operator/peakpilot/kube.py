@@ -316,6 +316,35 @@ class Kube:
             )
         return value
 
+    def peering_status(self, name: str, namespace: str | None) -> dict[str, Any] | None:
+        """The status of Kopf's peering object (the replicas' records); None if it is missing."""
+        group, version = "kopf.dev", "v1"
+        try:
+            if namespace is None:
+                obj = self._call(
+                    f"ClusterKopfPeering {name}",
+                    self.custom.get_cluster_custom_object,
+                    group,
+                    version,
+                    "clusterkopfpeerings",
+                    name,
+                )
+            else:
+                obj = self._call(
+                    f"KopfPeering {namespace}/{name}",
+                    self.custom.get_namespaced_custom_object,
+                    group,
+                    version,
+                    namespace,
+                    "kopfpeerings",
+                    name,
+                )
+        except KubeError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return dict(cast(dict[str, Any], obj).get("status") or {})
+
     def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         self._call(
             f"{api.KIND} {name} status",

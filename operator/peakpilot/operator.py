@@ -9,21 +9,30 @@ from __future__ import annotations
 
 import logging
 import os
-import random
+import signal
 import socket
 import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import kopf
 from kubernetes import client
 from kubernetes.config import ConfigException
 
 from peakpilot import api, telemetry
-from peakpilot.kube import PAUSED_ANNOTATION, Kube, load_configuration
+from peakpilot.kube import PAUSED_ANNOTATION, Kube, KubeError, load_configuration
+from peakpilot.peering import (
+    DEFAULT_LIFETIME,
+    Guard,
+    PeeringError,
+    check,
+    objects,
+    own_identity,
+    priority_of,
+)
 from peakpilot.prometheus import AllowList
 from peakpilot.reconcile import Event, Outcome, PolicyState, reconcile
 from peakpilot.report import iso
@@ -44,7 +53,9 @@ class OperatorSettings:
     all_namespaces: bool = False
     standalone: bool = True
     peering: str | None = None
-    priority: int | None = None
+    # Seconds a replica's peering record counts as live: how soon a standby takes over from a
+    # replica that died without saying goodbye (SIGKILL, a lost node).
+    peering_lifetime: int = DEFAULT_LIFETIME
     liveness_port: int = 8080
     metrics_port: int = 9100
     solver: str = "highs"
@@ -65,6 +76,7 @@ class OperatorSettings:
             "time_limit": float(env.get("PEAKPILOT_SOLVER_TIME_LIMIT", "3")),
             "log_format": env.get("PEAKPILOT_LOG_FORMAT", "json"),
             "log_level": env.get("PEAKPILOT_LOG_LEVEL", "INFO"),
+            "peering_lifetime": int(env.get("PEAKPILOT_PEERING_LIFETIME", str(DEFAULT_LIFETIME))),
             "prometheus_urls": tuple(
                 env.get("PEAKPILOT_PROMETHEUS_URLS", "").replace(",", " ").split()
             ),
@@ -89,6 +101,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.reporting_component = "peakpilot"
     settings.posting.reporting_instance = os.environ.get("POD_NAME") or socket.gethostname()
     settings.posting.event_name_prefix = "peakpilot-"
+    settings.peering.lifetime = _settings.peering_lifetime
+    settings.peering.stealth = True  # no log line per keep-alive
     settings.persistence.finalizer = f"{api.GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=api.GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -334,6 +348,46 @@ def login(**_: Any) -> kopf.ConnectionInfo:
     return _connection_info(load_configuration(_settings.kubeconfig))
 
 
+def _exit_invalid(exc: Exception) -> NoReturn:
+    """One line on stderr, exit 2: the configuration must change, a restart will not help."""
+    logging.shutdown()
+    print(f"error: {exc}", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(2)  # also from under Kopf's and the metrics server's threads
+
+
+def _peering_guard(settings: OperatorSettings, kube: Kube, identity: str) -> Guard:
+    """Check the peering object(s) before Kopf starts (exit 2 on a duplicate priority or a
+    missing object), then keep checking while it runs."""
+    assert settings.peering is not None
+    if settings.peering_lifetime < 5:
+        _exit_invalid(
+            ValueError(
+                f"PEAKPILOT_PEERING_LIFETIME={settings.peering_lifetime}: must be at least 5 "
+                "seconds (Kopf refreshes each record 5-10 s before it expires)"
+            )
+        )
+    priority = priority_of(identity)
+    where = objects(settings.peering, () if settings.all_namespaces else settings.namespaces)
+
+    def read(obj: Any) -> Any:
+        return kube.peering_status(obj.name, obj.namespace)
+
+    try:
+        check(read, where, identity, priority)
+    except PeeringError as exc:
+        _exit_invalid(exc)
+    except KubeError as exc:  # the API server is not there yet: Kopf waits for it, and so do we
+        log.warning(f"peering check at start failed: {exc}")
+    log.info(f"peering {settings.peering}: identity {identity}, priority {priority}")
+    period = max(1.0, min(15.0, settings.peering_lifetime / 4))
+
+    def stop() -> None:  # Kopf's own SIGTERM handling: a clean stop, its record removed
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    return Guard(read, where, identity, priority, period, stop).start()
+
+
 def run(settings: OperatorSettings) -> None:
     """Run the operator until it is stopped (SIGINT/SIGTERM)."""
     global _settings, _kube, _allowed
@@ -361,10 +415,8 @@ def run(settings: OperatorSettings) -> None:
         telemetry.serve(settings.metrics_port)
     namespaces: Sequence[str] = settings.namespaces
     standalone = settings.peering is None
-    priority = settings.priority
-    if not standalone and priority is None:
-        # Peers with equal priority all pause; a random one makes exactly one active.
-        priority = random.randint(1, 10_000)
+    identity = own_identity()
+    guard = None if standalone else _peering_guard(settings, _kube, identity)
     log.info(
         "starting PeakPilot operator",
         extra={"k8s_skip": True},
@@ -374,11 +426,16 @@ def run(settings: OperatorSettings) -> None:
         namespaces=namespaces,
         standalone=standalone,
         peering_name=settings.peering,
-        priority=priority,
+        identity=None if standalone else identity,  # type: ignore[arg-type]
+        priority=None if standalone else priority_of(identity),
         liveness_endpoint=f"http://0.0.0.0:{settings.liveness_port}/healthz"
         if settings.liveness_port
         else None,
     )
+    if guard is not None:
+        guard.close()
+        if guard.error is not None:
+            _exit_invalid(guard.error)
     # Kopf has stopped. Reconciles still running get a moment to end; past it the process ends
     # at once (os._exit): finalising the interpreter under a thread that is inside the solver's
     # native code can abort, and SIGTERM must stop the operator within the grace period.

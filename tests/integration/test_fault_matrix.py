@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from harness import (
@@ -35,15 +36,19 @@ from harness.peakpilot import (
     policy,
     replica_history,
     replicas,
+    scale_patches,
     secret,
     workload,
 )
+
+from peakpilot.peering import priority_of
 
 pytestmark = pytest.mark.integration
 
 NS = "shop"  # where the faults happen
 CALM = "calm"  # a policy no fault touches: it must keep being reconciled throughout
 UNOWNED = "unowned"  # where listing the HPAs fails
+PEERING = "peakpilot"  # the Kopf peering object of the two-replica test
 
 # basic_auth_users for Prometheus' --web.config.file: admin / "test" (bcrypt, from the
 # Prometheus documentation's own example).
@@ -84,6 +89,27 @@ def message(probe: PolicyProbe, kind: str) -> str:
 
 def warnings(probe: PolicyProbe, reason: str) -> list[str]:
     return [str(e["message"]) for e in probe.events() if e.get("reason") == reason]
+
+
+def wait_replicas(kube_api: EmulatedCluster, app: str, count: int, *, ns: str = NS) -> None:
+    wait_until(
+        lambda: replicas(kube_api, ns, app) == count, timeout=40, what=f"{ns}/{app} at {count}"
+    )
+
+
+def wait_healed(
+    kube_api: EmulatedCluster,
+    probes: Mapping[str, PolicyProbe],
+    count: int,
+    condition: tuple[str, str, str],
+    history: list[int],
+) -> None:
+    """Each policy's workload (named as the policy) reaches ``count`` replicas in one step
+    (``history``), and the policy's ``condition`` (type, status, reason) says it is healthy."""
+    for app, probe in probes.items():
+        wait_replicas(kube_api, app, count)
+        probe.wait_condition(*condition)
+        assert replica_history(kube_api, NS, app) == history, app
 
 
 # -- Prometheus
@@ -179,14 +205,8 @@ def test_prometheus_faults_hold_the_workload_and_spare_other_policies(
         for app in ("empty", "nan"):
             fixed = {"spec": {"workloads": [workload(app)]}}
             kube_api.patch(GROUP_VERSION, PLURAL, NS, app, fixed)
-        for app, probe in probes.items():
-            wait_until(
-                lambda app=app: replicas(kube_api, NS, app) == 2,  # type: ignore[misc]
-                timeout=30,
-                what=f"{app} scaled down to 2 once its load is read",
-            )
-            probe.wait_condition("MetricsAvailable", "True", "AllLoadsRead")
-            assert replica_history(kube_api, NS, app) == [13, 2]
+        # (once its load is read)
+        wait_healed(kube_api, probes, 2, ("MetricsAvailable", "True", "AllLoadsRead"), [13, 2])
         assert operator.running
     finally:
         slow.stop()
@@ -298,15 +318,8 @@ def test_api_errors_hold_the_workload_and_spare_other_policies(
     # Healed, every workload gets its 13 replicas, and every status says so.
     for fault in faults:
         kube_api.heal(fault)
-    for app, probe in probes.items():
-        wait_until(
-            lambda app=app: replicas(kube_api, NS, app) == 13,  # type: ignore[misc]
-            timeout=30,
-            what=f"{app} scaled up once the API answers",
-        )
-        probe.wait_condition("Ready", "True", "Reconciled")
-        assert replica_history(kube_api, NS, app) == [2, 13]
-    wait_until(lambda: replicas(kube_api, UNOWNED, "unowned") == 13, timeout=30, what="unowned")
+    wait_healed(kube_api, probes, 13, ("Ready", "True", "Reconciled"), [2, 13])
+    wait_replicas(kube_api, "unowned", 13, ns=UNOWNED)
     unowned.wait_condition("Ready", "True", "Reconciled")
     assert operator.running and "Traceback" not in operator.log()
 
@@ -350,7 +363,7 @@ def test_a_target_deleted_mid_cycle_or_without_scale_is_held(
         lambda: warnings(probe, "ScaleFailed"), timeout=20, what="a ScaleFailed warning"
     )
     assert "checkout" in failed and "not found" in failed
-    wait_until(lambda: replicas(kube_api, NS, "cart") == 13, timeout=20, what="cart at 13")
+    wait_replicas(kube_api, "cart", 13)
     wait_until(
         lambda: "Deployment/checkout: not found" in message(probe, "Ready"),
         timeout=20,
@@ -368,7 +381,7 @@ def test_a_target_deleted_mid_cycle_or_without_scale_is_held(
 
     # The target comes back: it is scaled like any other.
     kube_api.create(deployment(NS, "checkout", 2))
-    wait_until(lambda: replicas(kube_api, NS, "checkout") == 13, timeout=30, what="checkout 13")
+    wait_replicas(kube_api, "checkout", 13)
     probe.wait_condition("Ready", "True", "Reconciled")
     assert replica_history(kube_api, NS, "cart") == [2, 13]
     assert operator.running and "Traceback" not in operator.log()
@@ -395,7 +408,7 @@ def test_a_dropped_watch_is_watched_again(
     load_exporter.set_rate("checkout", 400)  # needs 13
     kube_api.create(deployment(NS, "checkout", 2))
     kube_api.create(policy(NS, "late", prometheus.url, [workload("checkout")]))
-    wait_until(lambda: replicas(kube_api, NS, "checkout") == 13, timeout=30, what="checkout 13")
+    wait_replicas(kube_api, "checkout", 13)
     PolicyProbe(kube_api, NS, "late").wait_condition("Ready", "True", "Reconciled")
     kube_api.patch(GROUP_VERSION, PLURAL, CALM, "calm", {"spec": {"mode": "Preview"}})
     calm.wait_condition("Paused", "True", "Preview")
@@ -430,7 +443,7 @@ def test_an_operator_killed_mid_apply_finishes_the_job_after_a_restart(
     # A new process re-observes both: checkout is left alone, cart gets its replicas.
     operator.start()
     operator.wait_ready(timeout=60)
-    wait_until(lambda: replicas(kube_api, NS, "cart") == 13, timeout=30, what="cart 13")
+    wait_replicas(kube_api, "cart", 13)
     probe.wait_reconciles(2, after=before)
     probe.wait_condition("Ready", "True", "Reconciled")
     assert replica_history(kube_api, NS, "checkout") == [2, 13]
@@ -440,3 +453,59 @@ def test_an_operator_killed_mid_apply_finishes_the_job_after_a_restart(
         "cart": 13,
     }
     assert operator.running and "Traceback" not in operator.log()
+
+
+# -- two replicas
+
+
+def reconciled(operator: PeakPilotProcess) -> float:
+    """How many reconciles this process has run (its own /metrics): 0 for a standby."""
+    return sum(v for (n, _), v in operator.samples().items() if n == "peakpilot_reconciles_total")
+
+
+def test_two_replicas_one_acts_and_the_other_takes_over_when_it_dies(
+    kube_api: EmulatedCluster,
+    prometheus: PrometheusServer,
+    load_exporter: LoadExporter,
+    peakpilot_factory: PeakPilotFactory,
+) -> None:
+    kube_api.register_kopf_peering()
+    kube_api.create(
+        {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": PEERING}}
+    )
+    calm = calm_policy(kube_api, load_exporter, prometheus.url)
+    load_exporter.set_rate("checkout", 400)  # needs 13
+    kube_api.create(deployment(NS, "checkout", 2))
+    kube_api.create(policy(NS, "peak", prometheus.url, [workload("checkout")]))
+    # Each replica's priority comes from its pod name: start the higher one first.
+    first, second = sorted(["peakpilot-7c9d-x2k4q", "peakpilot-7c9d-p8z1m"], key=priority_of)[::-1]
+    lifetime = {"PEAKPILOT_PEERING_LIFETIME": "6"}  # a dead replica's record expires in 6 s
+    active = peakpilot_factory(peering=PEERING, env={"POD_NAME": first, **lifetime})
+    wait_replicas(kube_api, "checkout", 13)
+    standby = peakpilot_factory(peering=PEERING, env={"POD_NAME": second, **lifetime})
+
+    def records() -> dict[str, Any]:
+        peering = kube_api.stored("kopf.dev/v1", "clusterkopfpeerings", None, PEERING)
+        return dict(peering.get("status") or {})
+
+    # A peering replica starts paused; it stays so while a live peer has a higher priority.
+    wait_until(lambda: set(records()) == {first, second}, timeout=30, what="both records")
+    assert records()[first]["priority"] > records()[second]["priority"]
+
+    # Exactly one acts: the active one reconciles on, the standby runs no reconcile at all.
+    calm.wait_reconciles(3)
+    assert reconciled(active) > 0 and reconciled(standby) == 0
+    assert len(scale_patches(kube_api, NS, "checkout")) == 1
+    assert standby.running and "Traceback" not in standby.log()
+
+    # The active one dies without a word (its record stays until it expires): the standby
+    # resumes and acts on what changed meanwhile.
+    assert active.kill() == -9
+    load_exporter.set_rate("checkout", 800)  # needs 25
+    wait_until(
+        lambda: "Resuming operations after the pause" in standby.log(), timeout=40, what="resume"
+    )
+    wait_replicas(kube_api, "checkout", 25)
+    assert reconciled(standby) > 0
+    assert replica_history(kube_api, NS, "checkout") == [2, 13, 25]
+    assert_unharmed(standby, calm, kube_api, {"checkout": 2})
