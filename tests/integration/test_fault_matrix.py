@@ -11,6 +11,9 @@ can heal, the test heals it and checks that the operator acts again.
 from __future__ import annotations
 
 import base64
+import math
+import re
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,7 @@ from harness import (
     PolicyProbe,
     PrometheusFactory,
     PrometheusServer,
+    Series,
     wait_until,
 )
 from harness.peakpilot import (
@@ -49,6 +53,7 @@ NS = "shop"  # where the faults happen
 CALM = "calm"  # a policy no fault touches: it must keep being reconciled throughout
 UNOWNED = "unowned"  # where listing the HPAs fails
 PEERING = "peakpilot"  # the Kopf peering object of the two-replica test
+GAUGE = "app_load_requests_per_second"  # the exporter's gauge, also backfilled
 
 # basic_auth_users for Prometheus' --web.config.file: admin / "test" (bcrypt, from the
 # Prometheus documentation's own example).
@@ -213,6 +218,36 @@ def test_prometheus_faults_hold_the_workload_and_spare_other_policies(
         denied.stop()
 
 
+def test_a_stale_sample_holds_the_workload(
+    kube_api: EmulatedCluster,
+    prometheus: PrometheusServer,
+    prometheus_factory: PrometheusFactory,
+    load_exporter: LoadExporter,
+    peakpilot_factory: PeakPilotFactory,
+) -> None:
+    calm = calm_policy(kube_api, load_exporter, prometheus.url)
+    # The newest sample is 200-210 s old: past the 120 s limit, inside Prometheus' 5 min lookback,
+    # so the instant query still answers (stamped with the evaluation time, not the sample's).
+    end = math.floor((time.time() - 200) / 10) * 10
+    load = Series.from_function(
+        GAUGE, {"app": "stale"}, lambda _t: 40.0, start=end - 600, end=end, step=10
+    )
+    old = prometheus_factory(history=[load])
+    assert old.query_value(load_query("stale")) == 40.0  # Prometheus itself answers
+    kube_api.create(deployment(NS, "stale", 13))  # 40 rps, if read, needs 2
+    kube_api.create(policy(NS, "stale", old.url, [workload("stale")]))
+    operator = peakpilot_factory()
+    probe = PolicyProbe(kube_api, NS, "stale")
+    held = probe.wait_condition("MetricsAvailable", "False", "MetricsUnavailable", timeout=40)
+    assert re.search(r"the newest sample is 2\d\ds old \(stale, limit 120s\)", held["message"])
+    assert "stale" in message(probe, "FallbackActive")
+    probe.wait_reconciles(2)
+    assert (probe.planned("stale") or {}).get("desired") == 13
+    assert len(warnings(probe, "MetricsUnavailable")) == 1
+    assert_unharmed(operator, calm, kube_api, {"stale": 13})
+    assert replica_history(kube_api, NS, "stale") == [13]
+
+
 # -- the Kubernetes API
 
 
@@ -321,6 +356,42 @@ def test_api_errors_hold_the_workload_and_spare_other_policies(
     wait_healed(kube_api, probes, 13, ("Ready", "True", "Reconciled"), [2, 13])
     wait_replicas(kube_api, "unowned", 13, ns=UNOWNED)
     unowned.wait_condition("Ready", "True", "Reconciled")
+    assert operator.running and "Traceback" not in operator.log()
+
+
+def test_a_hung_api_server_is_bounded_by_the_request_timeout(
+    kube_api: EmulatedCluster,
+    prometheus: PrometheusServer,
+    load_exporter: LoadExporter,
+    peakpilot_factory: PeakPilotFactory,
+) -> None:
+    calm = calm_policy(kube_api, load_exporter, prometheus.url)
+    load_exporter.set_rate("hung", 400)  # needs 13
+    kube_api.create(deployment(NS, "hung", 2))
+    # The interval (30 s: a 27 s deadline) outlasts the request timeout (read 15 s), so it is
+    # the client's timeout that ends the hung call, not the reconcile's deadline.
+    kube_api.create(policy(NS, "hung", prometheus.url, [workload("hung")], interval="30s"))
+    # Every read of the target (the object and its /scale) is accepted and never answered.
+    stuck = kube_api.fail(
+        Fault(status=None, hang=True, method="GET", plural="deployments", name="hung", times=None)
+    )
+    operator = peakpilot_factory()
+    probe = PolicyProbe(kube_api, NS, "hung")
+    held = probe.wait_condition("Ready", "False", "WorkloadProblems", timeout=60)
+    assert (
+        "Deployment/hung: the API server did not answer in time (connect 5 s, read 15 s)"
+        in (held["message"])
+    )
+    assert stuck.hits >= 1
+    assert_unharmed(operator, calm, kube_api, {"hung": 2})
+    assert replica_history(kube_api, NS, "hung") == [2]
+
+    # Answering again (and an edit to reconcile at once), the workload is scaled.
+    kube_api.heal(stuck)
+    kube_api.patch(GROUP_VERSION, PLURAL, NS, "hung", {"spec": {"interval": "1s"}})
+    wait_replicas(kube_api, "hung", 13)
+    probe.wait_condition("Ready", "True", "Reconciled")
+    assert replica_history(kube_api, NS, "hung") == [2, 13]
     assert operator.running and "Traceback" not in operator.log()
 
 
@@ -509,3 +580,75 @@ def test_two_replicas_one_acts_and_the_other_takes_over_when_it_dies(
     assert reconciled(standby) > 0
     assert replica_history(kube_api, NS, "checkout") == [2, 13, 25]
     assert_unharmed(standby, calm, kube_api, {"checkout": 2})
+
+
+# -- the solver
+
+
+def test_the_solver_time_limit_and_an_unmeetable_budget_are_planned_and_said(
+    kube_api: EmulatedCluster,
+    prometheus: PrometheusServer,
+    load_exporter: LoadExporter,
+    peakpilot_factory: PeakPilotFactory,
+) -> None:
+    calm = calm_policy(kube_api, load_exporter, prometheus.url)
+    # 20 latency SLOs under one cost budget: HiGHS needs more than the 10 ms it is given.
+    big = [f"svc{i}" for i in range(20)]
+    for i, app in enumerate(big):
+        load_exporter.set_rate(app, 200 + 13 * i)
+        kube_api.create(deployment(NS, app, 20))
+    slo = {"latencyMs": 50, "serviceTimeMs": 20}
+    kube_api.create(
+        policy(
+            NS,
+            "big",
+            prometheus.url,
+            [
+                workload(
+                    app,
+                    capacity=10 + i % 7,
+                    slo=slo,
+                    priority=1 + i % 5,
+                    cost={"perReplicaHour": 0.1 + 0.01 * (i % 3)},
+                )
+                for i, app in enumerate(big)
+            ],
+            budget={"maxCostPerHour": 30},  # about 270 replicas of the ~900 wanted
+            interval="15s",  # a 13.5 s deadline: 20 queries, the latency curves, the solve
+        )
+    )
+    # Floors no budget can pay for: 4 x 3 replicas at 1/h need 12/h, the budget is 5/h.
+    tight = [f"floor{i}" for i in range(4)]
+    for app in tight:
+        load_exporter.set_rate(app, 400)  # each needs 13
+        kube_api.create(deployment(NS, app, 3))
+    loads = [workload(app, min_replicas=3, cost={"perReplicaHour": 1.0}) for app in tight]
+    kube_api.create(policy(NS, "tight", prometheus.url, loads, budget={"maxCostPerHour": 5}))
+    operator = peakpilot_factory(env={"PEAKPILOT_SOLVER_TIME_LIMIT": "0.01"})
+
+    probe = PolicyProbe(kube_api, NS, "big")
+    probe.wait_condition("MetricsAvailable", "True", "AllLoadsRead", timeout=60)
+    probe.wait_condition("Ready", "True", "Reconciled")
+    plan = probe.last_plan() or {}
+    solver = plan["solver"]
+    assert solver["status"] == "time-limit", solver
+    # The solver's best answer is used unless the greedy plan beats it (or there is none): the
+    # status says which, and the budget holds either way.
+    fallback = probe.condition("FallbackActive") or {}
+    if solver["usedGreedy"]:
+        assert (fallback["status"], fallback["reason"]) == ("True", "GreedyPlan"), fallback
+    else:
+        assert fallback.get("status") == "False", fallback
+    assert plan["costPerHour"] <= 30 + 1e-6, plan["costPerHour"]
+    assert (probe.condition("BudgetBinding") or {}).get("status") == "True"
+
+    unmeetable = PolicyProbe(kube_api, NS, "tight")
+    unmeetable.wait_condition("BudgetBinding", "True", "Binding")
+    notes = (unmeetable.last_plan() or {}).get("notes", [])
+    assert any("the floors alone need 12.00/h; kept as a soft limit" in n for n in notes), notes
+    for app in tight:
+        assert (unmeetable.planned(app) or {}).get("desired") == 3, app
+    # (big's workloads are moved within the budget on loads it reads: not a missing-data case)
+    assert_unharmed(operator, calm, kube_api, dict.fromkeys(tight, 3))
+    for app in tight:
+        assert replica_history(kube_api, NS, app) == [3]

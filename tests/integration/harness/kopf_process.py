@@ -146,30 +146,26 @@ class OperatorProcess:
 
     def stop(self, *, timeout: float = 10.0) -> int | None:
         """SIGTERM (Kopf exits gracefully), SIGKILL the group if it hangs. Idempotent."""
-        process = self._process
-        if process is None:
-            return None
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=timeout)
-        return process.returncode
+        return self._end((signal.SIGTERM, signal.SIGKILL), timeout)
 
     def kill(self) -> int | None:
         """SIGKILL the process group at once (a crash, an OOM kill, a node loss)."""
+        return self._end((signal.SIGKILL,), 10.0)
+
+    def _end(self, signals: Sequence[int], timeout: float) -> int | None:
+        """Signal the whole group with each of ``signals`` in turn, waiting up to ``timeout``
+        after each, until the process has exited; its return code (None if never started)."""
         process = self._process
         if process is None:
             return None
-        if process.poll() is None:
+        for sig in signals:
+            if process.poll() is not None:
+                break
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-        return process.returncode
+                os.killpg(process.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=timeout)
+        return process.poll()
 
     def __enter__(self) -> Self:
         return self.start()
