@@ -17,6 +17,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -42,6 +43,17 @@ MAX_WORKLOADS = 100
 MAX_EVENTS = 32
 MAX_EVENT_TARGETS = 16
 MAX_INTERVAL_SECONDS = 3600  # spec.interval: a reconcile at least hourly (docs/operations.md)
+MIN_INTERVAL_SECONDS = 1  # and at most every second (a replay step is never shorter either)
+# Bounds on numbers, so that no admitted spec overflows the objective (price x replicas, load
+# over capacity) or makes the queueing model's cost unbounded (docs/cli.md, "Input limits").
+MAX_REPLICAS = 100_000
+MAX_CAPACITY = 1e9  # requests/s per replica
+MIN_CAPACITY = 1e-6
+MAX_PRICE = 1e6  # per replica-hour
+MAX_COST_PER_HOUR = 1e12
+MAX_LATENCY_MS = 3_600_000.0  # an hour
+MAX_WORKERS = 10_000  # parallel workers one replica runs: capacityPerReplica x serviceTimeMs / 1000
+MAX_QUANTITY = 2.0**63  # about 9.2e18: the largest integer a Kubernetes quantity holds
 
 OFFSET_PATTERN = r"(Z|[+-][0-9]{2}:[0-9]{2})$"
 # Field ranges in the pattern so the API server rejects month 13 or hour 25 itself.
@@ -54,7 +66,15 @@ URL_PATTERN = r"^https?://.+"
 # QUANTITY_PATTERN without the minus sign: no budget or request is negative.
 NON_NEGATIVE_QUANTITY_PATTERN = QUANTITY_PATTERN.replace(r"^(\+|-)?", r"^\+?", 1)
 
-Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)]
+
+def _check_duration(value: str) -> str:
+    parse_duration(value)  # ValueError past MAX_DURATION (the pattern cannot bound the number)
+    return value
+
+
+Duration = Annotated[
+    str, Field(pattern=DURATION_PATTERN, max_length=32), AfterValidator(_check_duration)
+]
 
 _QUANTITY_HINT = 'use an integer, or a string such as "500m", "1.5", "512Mi" or "4Gi"; not negative'
 
@@ -67,8 +87,11 @@ def _check_quantity(value: Any) -> int | str:
         raise ValueError(f"{value!r} is not a Kubernetes quantity: {_QUANTITY_HINT}")
     if isinstance(value, str) and not re.fullmatch(NON_NEGATIVE_QUANTITY_PATTERN, value):
         raise ValueError(f"{value!r} is not a Kubernetes quantity: {_QUANTITY_HINT}")
-    if parse_quantity(value) < 0:
+    amount = parse_quantity(value)
+    if amount < 0:
         raise ValueError(f"{value!r} is negative: {_QUANTITY_HINT}")
+    if not amount <= MAX_QUANTITY:  # the CRD pattern cannot bound a string's magnitude
+        raise ValueError(f"{value!r} is out of range: use at most 8Ei (about 9.2e18)")
     return value
 
 
@@ -214,7 +237,10 @@ class PrometheusSpec(SpecModel):
 
 class Budget(SpecModel):
     max_cost_per_hour: float | None = Field(
-        default=None, ge=0, description="Most the policy's replicas may cost per hour, summed."
+        default=None,
+        ge=0,
+        le=MAX_COST_PER_HOUR,
+        description="Most the policy's replicas may cost per hour, summed.",
     )
     max_cpu: Quantity | None = Field(
         default=None, description='Most CPU (requests) all replicas may use together, e.g. "200".'
@@ -260,11 +286,13 @@ class SLOSpec(SpecModel):
     latency_ms: float | None = Field(
         default=None,
         gt=0,
+        le=MAX_LATENCY_MS,
         description="Keep the mean response time (M/M/c model) at or below this.",
     )
     service_time_ms: float | None = Field(
         default=None,
         gt=0,
+        le=MAX_LATENCY_MS,
         description="Mean time one worker spends on one request (with latencyMs).",
     )
 
@@ -296,7 +324,9 @@ class SLOSpec(SpecModel):
 
 
 class CostSpec(SpecModel):
-    per_replica_hour: float = Field(ge=0, description="Price of one replica for one hour.")
+    per_replica_hour: float = Field(
+        ge=0, le=MAX_PRICE, description="Price of one replica for one hour."
+    )
 
 
 class ResourceSpec(SpecModel):
@@ -315,10 +345,12 @@ class WorkloadSpec(SpecModel):
     )
     target_ref: TargetRef = Field(description="The object whose /scale PeakPilot sets.")
     min_replicas: int = Field(default=1, ge=0, description="Fewest replicas, always.")
-    max_replicas: int = Field(ge=1, le=100000, description="Most replicas, always.")
+    max_replicas: int = Field(ge=1, le=MAX_REPLICAS, description="Most replicas, always.")
     load: LoadSpec = Field(description="Where the workload's load comes from.")
     capacity_per_replica: float = Field(
-        gt=0, description="Requests/s one replica serves at 100 % utilisation (from a load test)."
+        ge=MIN_CAPACITY,
+        le=MAX_CAPACITY,
+        description="Requests/s one replica serves at 100 % utilisation (from a load test).",
     )
     slo: SLOSpec = Field(
         default_factory=lambda: SLOSpec(target_utilization=0.8),
@@ -339,6 +371,19 @@ class WorkloadSpec(SpecModel):
     )
 
     __rules__ = (
+        Rule(
+            # The workers of the M/M/c model; the queueing sweep's cost grows with them.
+            "!has(self.slo) || !has(self.slo.serviceTimeMs) || "
+            f"self.capacityPerReplica * self.slo.serviceTimeMs <= {MAX_WORKERS * 1000}.0",
+            f"capacityPerReplica x slo.serviceTimeMs / 1000 (the parallel workers of one "
+            f"replica) must be at most {MAX_WORKERS:,}: check both (capacity in requests/s, "
+            "service time in ms), or use slo.targetUtilization",
+            lambda s: (
+                s.slo.service_time_ms is None
+                or s.capacity_per_replica * s.slo.service_time_ms <= MAX_WORKERS * 1000
+            ),
+            ".slo.serviceTimeMs",
+        ),
         Rule(
             "self.minReplicas <= self.maxReplicas",
             "minReplicas must be <= maxReplicas: lower minReplicas or raise maxReplicas",
@@ -404,7 +449,7 @@ class EventSpec(SpecModel):
     load_multiplier: float | None = Field(
         default=None, gt=0, le=1000, description="Expected load relative to the pre-event baseline."
     )
-    min_replicas: dict[str, Annotated[int, Field(ge=0)]] | None = Field(
+    min_replicas: dict[str, Annotated[int, Field(ge=0, le=MAX_REPLICAS)]] | None = Field(
         default=None,
         min_length=1,
         max_length=MAX_EVENT_TARGETS,
@@ -456,6 +501,15 @@ class EventSpec(SpecModel):
             ".start",
         ),
         Rule(
+            # With an offset the API server refuses these too (timestamp() fails in the rule
+            # above); a local time is read in timeZone, which CEL cannot do.
+            None,
+            "start and end must fall within years 0001-9999 in UTC (the API server's timestamp "
+            "range): move the event",
+            lambda s: _in_range(s),
+            ".start",
+        ),
+        Rule(
             None,  # IANA names cannot be checked in CEL; the operator reports it in status
             "timeZone is not a known IANA time zone: use a name such as Asia/Shanghai or "
             "Europe/Paris",
@@ -497,7 +551,10 @@ class OnMetricFailure(SpecModel):
         default="10m", description="How long HoldLastKnown trusts the last good value."
     )
     replicas: int | None = Field(
-        default=None, ge=0, description="Replicas for action Static (never below current)."
+        default=None,
+        ge=0,
+        le=MAX_REPLICAS,
+        description="Replicas for action Static (never below current).",
     )
 
     __rules__ = (
@@ -546,9 +603,9 @@ class ScalingPolicySpec(SpecModel):
     __rules__ = (
         Rule(
             None,  # CEL's duration() has no "d" unit: the operator reports it (Ready=InvalidSpec)
-            "interval must be at most 1h: set 1h or less (edits, pause and mode changes apply "
-            "within seconds whatever the interval)",
-            lambda s: parse_duration(s.interval) <= MAX_INTERVAL_SECONDS,
+            "interval must be between 1s and 1h: set 1s to 1h (edits, pause and mode changes "
+            "apply within seconds whatever the interval)",
+            lambda s: MIN_INTERVAL_SECONDS <= parse_duration(s.interval) <= MAX_INTERVAL_SECONDS,
             ".interval",
         ),
         Rule(
@@ -700,6 +757,21 @@ def _real_times(event: EventSpec) -> bool:
         _aware(event.end, None)
     except ValueError:
         return False
+    return True
+
+
+def _in_range(event: EventSpec) -> bool:
+    from peakpilot.times import MAX_EPOCH, MIN_EPOCH, epoch_seconds
+
+    if not _real_times(event) or not _check_time_zone(event):
+        return True  # the calendar and zone rules report these
+    for text in (event.start, event.end):
+        try:
+            seconds = epoch_seconds(_aware(text, event.time_zone))
+        except (OverflowError, ValueError):
+            return False
+        if not MIN_EPOCH <= seconds <= MAX_EPOCH:
+            return False
     return True
 
 

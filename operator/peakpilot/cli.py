@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -21,6 +22,7 @@ from peakpilot.inputs import InputError
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from peakpilot.operator import OperatorSettings
     from peakplan.policy import Policy
     from peakplan.replay import Replay, ReplaySettings
     from peakplan.trace import Trace
@@ -36,6 +38,9 @@ app = typer.Typer(
 EXIT_OK = 0
 EXIT_INVALID = 2
 EXIT_METRICS = 3
+MAX_TIME_LIMIT = 3600.0  # seconds a solve may take
+MIN_STEP = 1.0  # seconds: the operator never reconciles more often either
+MAX_REPLAY_STEPS = 2_000_000  # 347 days of 15 s steps; a hang or a memory blow-up past it
 
 
 class Solver(StrEnum):
@@ -100,7 +105,7 @@ class OutputFormat(StrEnum):
     yaml = "yaml"
 
 
-def _fail(exc: InputError) -> NoReturn:
+def _print_error(exc: InputError) -> None:
     err = Console(stderr=True)
     # soft_wrap: one line per problem, never broken at the console width (people grep these).
     err.print(
@@ -108,46 +113,80 @@ def _fail(exc: InputError) -> NoReturn:
     )
     for line in exc.lines:
         err.print(f"  - {line}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _fail(exc: InputError) -> NoReturn:
+    _print_error(exc)
     raise typer.Exit(EXIT_INVALID)
 
 
 def _parse_time(text: str, option: str) -> float:
+    from peakpilot.times import check_time, epoch_seconds
+
+    example = "e.g. 2026-11-10T23:40:00+08:00"
     try:
         stamp = datetime.fromisoformat(text)
     except ValueError:
-        _fail(
-            InputError(
-                option, [f"{text!r} is not an RFC 3339 time, e.g. 2026-11-10T23:40:00+08:00"]
-            )
-        )
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=UTC)
-    return stamp.timestamp()
+        _fail(InputError(option, [f"{text!r} is not an RFC 3339 time, {example}"]))
+    try:
+        check_time(stamp)
+    except ValueError as exc:
+        _fail(InputError(option, [str(exc)]))
+    return epoch_seconds(stamp)
 
 
 def _epoch(moment: float | datetime) -> float:
-    if isinstance(moment, datetime):
-        aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-        return aware.timestamp()
-    return float(moment)
+    from peakpilot.times import epoch_seconds
+
+    return epoch_seconds(moment) if isinstance(moment, datetime) else float(moment)
 
 
 def _parse_currents(pairs: list[str], names: list[str]) -> dict[str, int]:
+    from peakpilot.inputs import MAX_REPLICAS
+
     out: dict[str, int] = {}
     for pair in pairs:
         name, _, value = pair.partition("=")
-        if name not in names or not value.isdigit():
+        # isdigit() alone takes "²", which int() refuses: ASCII digits only.
+        if (
+            name not in names
+            or not (value.isascii() and value.isdigit())
+            or len(value) > 10
+            or int(value) > MAX_REPLICAS
+        ):
             _fail(
                 InputError(
                     "--current",
                     [
                         f"{pair!r}: use NAME=REPLICAS with a workload of the policy "
-                        f"({', '.join(names)})"
+                        f"({', '.join(names)}) and 0 <= REPLICAS <= {MAX_REPLICAS}"
                     ],
                 )
             )
         out[name] = int(value)
     return out
+
+
+def _check_url(url: str, option: str) -> None:
+    """An http(s) URL with a host: anything else is a typo, not a metrics outage (exit 2)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in url
+        _ = parts.port  # ValueError on a port that is no number or out of range
+    except ValueError:
+        ok = False
+    if not ok:
+        _fail(
+            InputError(option, [f"{url!r} is not an http(s) URL: use e.g. http://prometheus:9090"])
+        )
+
+
+def _check_seconds(value: float, option: str, low: float, high: float) -> None:
+    """A finite number of seconds within [low, high] (typer's min= lets nan and inf through)."""
+    if not (math.isfinite(value) and low <= value <= high):
+        _fail(InputError(option, [f"{value} is not between {low:g} and {high:g}: pick one in it"]))
 
 
 def _emit(data: dict[str, object], output: OutputFormat) -> None:
@@ -217,6 +256,7 @@ def plan(
 
     if (metrics is None) == (prometheus is None):
         _fail(InputError("arguments", ["give exactly one of --metrics FILE or --prometheus URL"]))
+    _check_seconds(time_limit, "--time-limit", 0.01, MAX_TIME_LIMIT)
     try:
         manifest = load_policy(policy_file)
     except InputError as exc:
@@ -241,6 +281,8 @@ def plan(
     else:
         assert prometheus is not None
         from peakpilot.prometheus import MetricError, PrometheusSettings, PrometheusSource
+
+        _check_url(prometheus, "--prometheus")
 
         when = _parse_time(at, "--at") if at else time.time()
         currents = _parse_currents(current or [], names)
@@ -357,6 +399,10 @@ def simulate(
     from peakplan.planner import SolveOptions
     from peakplan.replay import ReplaySettings
 
+    _check_seconds(time_limit, "--time-limit", 0.01, MAX_TIME_LIMIT)
+    _check_seconds(baseline_target, "--baseline-target", 0.01, 1.0)
+    if plot is not None:
+        _check_plot(plot)
     try:
         manifest = load_policy(policy_file)
     except InputError as exc:
@@ -371,8 +417,9 @@ def simulate(
         seconds = _duration(startup, "--startup")
         core = replace(core, workloads=tuple(replace(w, startup=seconds) for w in core.workloads))
     step_s = _duration(step, "--step") if step is not None else core.interval
-    if step_s <= 0:
-        _fail(InputError("--step", ["the step must be > 0s, e.g. 15s"]))
+    if step_s < MIN_STEP:
+        what = "--step" if step is not None else f"{policy_file}: spec.interval"
+        _fail(InputError(what, [f"the step must be at least {MIN_STEP:g}s, e.g. 15s"]))
     lag = _duration(metrics_lag, "--metrics-lag")
     start = _parse_time(from_, "--from") if from_ else max(t.start for t in traces.values())
     end = _parse_time(to, "--to") if to else min(t.end for t in traces.values())
@@ -388,8 +435,6 @@ def simulate(
         problems.append(f"{what}: the window [{iso(start)}, {iso(end)}) is empty")
     if problems:
         _fail(InputError("the replay window", problems))
-    if plot is not None and plot.suffix.lower() != ".png":
-        _fail(InputError("--plot", [f"{plot}: the plot is a PNG: name it FILE.png"]))
     _require_solver(solver.value)
 
     settings = ReplaySettings(
@@ -402,6 +447,16 @@ def simulate(
         warm=warm,
     )
     steps = int((end - start) // step_s)
+    if steps > MAX_REPLAY_STEPS:
+        _fail(
+            InputError(
+                "the replay window",
+                [
+                    f"{steps:,} steps of {step_s:g}s: at most {MAX_REPLAY_STEPS:,}; use a "
+                    "larger --step or a shorter --from/--to window"
+                ],
+            )
+        )
     result = _run_replay(core, traces, settings, steps)
     if plot is not None:
         from peakpilot.plot import MissingPlotter, plot_replay
@@ -426,6 +481,20 @@ def simulate(
         print_comparison(
             result, manifest.metadata.name, _console(), str(plot) if plot is not None else None
         )
+
+
+def _check_plot(plot: Path) -> None:
+    """The PNG can be written: checked before a replay that may take minutes."""
+    if plot.suffix.lower() != ".png":
+        _fail(InputError("--plot", [f"{plot}: the plot is a PNG: name it FILE.png"]))
+    folder = plot.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        _fail(InputError("--plot", [f"{plot}: cannot create the folder {folder}: {reason}"]))
+    if plot.is_dir():
+        _fail(InputError("--plot", [f"{plot} is a folder: name a file, e.g. {plot}/replay.png"]))
 
 
 def _run_replay(
@@ -533,24 +602,93 @@ def operator_command(
             "remove --priority (e.g. from the chart's operator.extraArgs)"
         )
         _fail(InputError("arguments", [why]))
-    settings = OperatorSettings.from_env(
-        namespaces=tuple(namespace or ()),
-        all_namespaces=all_namespaces,
-        kubeconfig=kubeconfig,
-        peering=peering,
-        liveness_port=liveness_port,
-        metrics_port=metrics_port,
-        solver=solver.value if solver else None,
-        time_limit=time_limit,
-        log_format=log_format,
-        prometheus_urls=tuple(prometheus_url) if prometheus_url else None,
-    )
+    try:
+        settings = OperatorSettings.from_env(
+            namespaces=tuple(namespace or ()),
+            all_namespaces=all_namespaces,
+            kubeconfig=kubeconfig,
+            peering=peering,
+            liveness_port=liveness_port,
+            metrics_port=metrics_port,
+            solver=solver.value if solver else None,
+            time_limit=time_limit,
+            log_format=log_format,
+            prometheus_urls=tuple(prometheus_url) if prometheus_url else None,
+        )
+    except ValueError as exc:
+        setting, _, problem = str(exc).partition(": ")
+        _fail(InputError(setting, [problem]))
     _require_solver(settings.solver, "--solver / PEAKPILOT_SOLVER")
+    _check_operator_inputs(settings)
     run(settings)
 
 
+def _check_operator_inputs(settings: OperatorSettings) -> None:
+    """What run() would otherwise stop on after start-up: the URL allow-list, the kubeconfig."""
+    from peakpilot.kube import load_configuration
+    from peakpilot.prometheus import AllowList
+
+    try:
+        AllowList(settings.prometheus_urls)
+    except ValueError as exc:
+        _fail(InputError("--prometheus-url / PEAKPILOT_PROMETHEUS_URLS", [str(exc)]))
+    if settings.kubeconfig:
+        try:
+            load_configuration(settings.kubeconfig)
+        except Exception as exc:  # the client raises many kinds for a broken file; all are input
+            reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+            _fail(
+                InputError(
+                    "--kubeconfig",
+                    [f"{settings.kubeconfig}: {reason}: give a readable kubeconfig file"],
+                )
+            )
+
+
+def _usage_source(exc: Exception) -> str:
+    """The option or argument a usage error is about (`arguments` when none)."""
+    option = getattr(exc, "option_name", None)
+    if option:
+        return str(option)
+    param = getattr(exc, "param", None)
+    if param is None:
+        return "arguments"
+    if getattr(param, "param_type_name", "") == "argument":
+        return str(getattr(param, "metavar", None) or param.name)
+    opts = getattr(param, "opts", None) or []
+    return str(opts[0]) if opts else str(param.name)
+
+
+def _usage_problem(exc: Exception) -> str:
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "peakpilot"
+    format_message = getattr(exc, "format_message", None)
+    message = format_message() if callable(format_message) else str(exc)
+    return f"{' '.join(str(message).split())} (see {command} --help)"
+
+
 def main() -> None:
-    app(prog_name="peakpilot")  # also under `python -m peakpilot.cli`
+    """The entry point (also `python -m peakpilot.cli`). Usage errors (a bad option value, a
+    missing argument) are one line naming the option, exit 2, like every other invalid input."""
+    import importlib
+
+    # click's exceptions, wherever typer takes click from (it vendors its own copy).
+    click = importlib.import_module(typer.BadParameter.__module__)
+    try:
+        code = app(prog_name="peakpilot", standalone_mode=False)
+    except click.NoArgsIsHelpError as exc:
+        exc.show()
+        raise SystemExit(exc.exit_code) from None
+    except click.UsageError as exc:
+        _print_error(InputError(_usage_source(exc), [_usage_problem(exc)]))
+        raise SystemExit(EXIT_INVALID) from None
+    except click.ClickException as exc:
+        exc.show()
+        raise SystemExit(exc.exit_code) from None
+    except typer.Abort:
+        Console(stderr=True).print("Aborted!")
+        raise SystemExit(1) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

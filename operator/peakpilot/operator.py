@@ -8,6 +8,7 @@ API server, the solver) runs in a worker thread, so one slow policy never stalls
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import socket
@@ -68,21 +69,64 @@ class OperatorSettings:
 
     @classmethod
     def from_env(cls, **overrides: Any) -> OperatorSettings:
+        """Flags (overrides) over PEAKPILOT_* variables over defaults; ValueError names the
+        setting and the fix (the CLI prints it as one line, exit 2)."""
         env = os.environ
         values: dict[str, Any] = {
-            "liveness_port": int(env.get("PEAKPILOT_LIVENESS_PORT", "8080")),
-            "metrics_port": int(env.get("PEAKPILOT_METRICS_PORT", "9100")),
+            "liveness_port": _env_number(int, "PEAKPILOT_LIVENESS_PORT", "8080"),
+            "metrics_port": _env_number(int, "PEAKPILOT_METRICS_PORT", "9100"),
             "solver": env.get("PEAKPILOT_SOLVER", "highs"),
-            "time_limit": float(env.get("PEAKPILOT_SOLVER_TIME_LIMIT", "3")),
+            "time_limit": _env_number(float, "PEAKPILOT_SOLVER_TIME_LIMIT", "3"),
             "log_format": env.get("PEAKPILOT_LOG_FORMAT", "json"),
             "log_level": env.get("PEAKPILOT_LOG_LEVEL", "INFO"),
-            "peering_lifetime": int(env.get("PEAKPILOT_PEERING_LIFETIME", str(DEFAULT_LIFETIME))),
+            "peering_lifetime": _env_number(
+                int, "PEAKPILOT_PEERING_LIFETIME", str(DEFAULT_LIFETIME)
+            ),
             "prometheus_urls": tuple(
                 env.get("PEAKPILOT_PROMETHEUS_URLS", "").replace(",", " ").split()
             ),
         }
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        sources = {name: f"PEAKPILOT_{name.upper()}" for name in values}
+        sources["time_limit"] = "PEAKPILOT_SOLVER_TIME_LIMIT"
+        for name, value in overrides.items():
+            if value is not None:
+                values[name] = value
+                sources[name] = "--" + name.replace("_", "-")
+        settings = cls(**values)
+        problems = settings.problems()
+        if problems:
+            name, problem = problems[0]
+            raise ValueError(f"{sources.get(name, name)}: {problem}")
+        return settings
+
+    def problems(self) -> list[tuple[str, str]]:
+        """(setting, what is wrong and the fix) for each setting the operator cannot run with."""
+        out: list[tuple[str, str]] = []
+        for name in ("liveness_port", "metrics_port"):
+            port = getattr(self, name)
+            if not 0 <= port <= 65535:
+                out.append((name, f"{port} is no port: use 1-65535, or 0 to disable"))
+        if self.solver not in ("highs", "cbc"):
+            out.append(("solver", f"{self.solver!r} is no solver: use highs or cbc"))
+        if not (math.isfinite(self.time_limit) and 0 < self.time_limit <= 3600):
+            out.append(("time_limit", f"{self.time_limit} seconds: use a number in (0, 3600]"))
+        if self.log_format not in ("json", "plain"):
+            out.append(("log_format", f"{self.log_format!r}: use json or plain"))
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            out.append(
+                ("log_level", f"{self.log_level!r}: use DEBUG, INFO, WARNING, ERROR or CRITICAL")
+            )
+        return out
+
+
+def _env_number(kind: type[int] | type[float], name: str, default: str) -> Any:
+    text = os.environ.get(name, default)
+    try:
+        return kind(text)
+    except ValueError:
+        noun = "an integer" if kind is int else "a number"
+        problem = f"{text!r} is not {noun}: set {noun} (default {default})"
+        raise ValueError(f"{name}: {problem}") from None
 
 
 _settings = OperatorSettings()

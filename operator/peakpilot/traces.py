@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from peakpilot.inputs import InputError
+from peakpilot.documents import TRACE_LIMIT, InputError, read_text
+from peakpilot.inputs import MAX_LOAD
 from peakplan.trace import Trace, parse_trace
 
 
@@ -41,14 +42,18 @@ def trace_files(pairs: Sequence[str], names: Sequence[str]) -> dict[str, Path]:
 def load_trace(name: str, path: Path) -> Trace:
     """The trace in a CSV file (time, count per interval); errors name the row and column."""
     where = f"--trace {name}={path}"
+    text = read_text(path, TRACE_LIMIT, "a trace", where)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise InputError(where, [f"cannot read the file: {reason}: check the path"]) from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(where, ["not a text file: give a CSV of time,count rows"]) from exc
-    try:
-        return parse_trace(text)
+        trace = parse_trace(text)
     except ValueError as exc:
         raise InputError(where, [f"{exc}: fix the CSV (time, count per interval)"]) from exc
+    if trace.peak_rate > MAX_LOAD:
+        peak = max(trace.counts)
+        raise InputError(
+            where,
+            [
+                f"a count of {peak:g} in {trace.interval:g} s is {trace.peak_rate:g} requests/s: "
+                f"at most {MAX_LOAD:g}; the second column is requests per interval"
+            ],
+        )
+    return trace

@@ -8,6 +8,7 @@ from decimal import Decimal
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$"
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
 _DURATION_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+MAX_DURATION = 1e9  # seconds: no lead time, window or history is longer; inf never gets through
 
 # The API server's own quantity grammar (k8s.io/apimachinery resource.Quantity).
 QUANTITY_PATTERN = (
@@ -48,7 +49,10 @@ def parse_duration(text: str) -> float:
             f"{text!r} is not a duration: use a number with a unit, ms, s, m, h or d "
             "(e.g. 15s, 1h30m)"
         )
-    return sum(float(n) * _DURATION_UNIT[u] for n, u in _DURATION_PART.findall(text))
+    seconds = sum(float(n) * _DURATION_UNIT[u] for n, u in _DURATION_PART.findall(text))
+    if seconds > MAX_DURATION:
+        raise ValueError(f"{text!r} is too long: use at most {MAX_DURATION:g}s (about 31 years)")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:

@@ -18,11 +18,16 @@ import csv
 import io
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from peakplan.epoch import MAX_EPOCH, MIN_EPOCH, RANGE_HINT, check_epoch
+
 GRID_TOLERANCE = 0.1  # a row may sit this fraction of an interval off the grid
+# Intervals one trace may span, gaps included: 9.5 years of minutes. One wrong time (epoch
+# milliseconds among seconds) would otherwise fill memory with held intervals.
+MAX_INTERVALS = 5_000_000
 
 
 @dataclass(frozen=True)
@@ -158,7 +163,25 @@ class Trace:
 
 def parse_trace(text: str, interval: float | None = None) -> Trace:
     """A trace from CSV text (see the module docstring); `interval` overrides the inference."""
-    return trace_from_rows(csv.reader(io.StringIO(text)), interval)
+    return trace_from_rows(_csv_rows(csv.reader(io.StringIO(text))), interval)
+
+
+def _csv_rows(reader: Iterator[list[str]]) -> Iterator[list[str]]:
+    """The reader's rows; its errors (a cell over the csv module's 128 KiB limit, a NUL) as a
+    ValueError that names the row."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            number = getattr(reader, "line_num", 0)
+            if "field limit" in str(exc):
+                raise ValueError(
+                    f"row {number}: a cell longer than 128 KiB: each row is a time and a count"
+                ) from None
+            raise ValueError(f"row {number}: {exc}") from None
+        yield row
 
 
 def trace_from_rows(rows: Iterable[Sequence[str]], interval: float | None = None) -> Trace:
@@ -222,14 +245,19 @@ def _parse_time(cell: str) -> float:
     else:
         if not math.isfinite(value):
             raise ValueError(f"{text!r} is not a finite number of seconds")
-        return value
+        return check_epoch(value, "epoch second")
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{text!r} is neither seconds nor an ISO-8601 time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+    offset = moment.utcoffset()
+    naive = (moment.replace(tzinfo=None) - datetime(1970, 1, 1)).total_seconds()
+    seconds = naive - (offset.total_seconds() if offset else 0.0)
+    if not MIN_EPOCH <= seconds <= MAX_EPOCH:
+        raise ValueError(f"{text!r} is out of range: {RANGE_HINT}")
+    return seconds
 
 
 def _parse_count(number: int, cell: str) -> float:
@@ -277,6 +305,12 @@ def _on_grid(
             raise ValueError(f"{where}: {t - start:g} s from the start is off the {step:g} s grid")
         if index < len(held):
             raise ValueError(f"{where}: not after the previous row; times must increase")
+        if index >= MAX_INTERVALS:
+            raise ValueError(
+                f"{where}: {t - start:g} s from the start makes the trace longer than "
+                f"{MAX_INTERVALS:,} intervals of {step:g} s: check the time (epoch "
+                "milliseconds?), or split the trace"
+            )
         while len(held) < index:  # the gap: hold the previous count, mark it missing
             held.append(held[-1])
             missing.append(True)

@@ -718,13 +718,13 @@ INVALID = [
     pytest.param(
         {"spec.workloads[0].capacityPerReplica": 0.0},
         "spec.workloads[0].capacityPerReplica",
-        ["greater than 0"],
+        ["greater than or equal to 0.000001"],
         id="capacity-zero",
     ),
     pytest.param(
         {"spec.workloads[0].capacityPerReplica": -40.0},
         "spec.workloads[0].capacityPerReplica",
-        ["greater than 0"],
+        ["greater than or equal to 0.000001"],
         id="capacity-negative",
     ),
     pytest.param(
@@ -810,14 +810,62 @@ INVALID = [
     pytest.param(
         {"spec.interval": "1h0.5s"},
         "spec.interval",
-        ["interval must be at most 1h", "set 1h or less"],
+        ["interval must be between 1s and 1h", "set 1s to 1h"],
         id="interval-above-1h",
     ),
     pytest.param(
         {"spec.interval": "2d"},
         "spec.interval",
-        ["interval must be at most 1h"],
+        ["interval must be between 1s and 1h"],
         id="interval-in-days",
+    ),
+    pytest.param(
+        {"spec.interval": "999ms"},
+        "spec.interval",
+        ["interval must be between 1s and 1h"],
+        id="interval-below-1s",
+    ),
+    pytest.param(
+        {"spec.forecast": {"history": "99999999999999d"}},
+        "spec.forecast.history",
+        ["too long", "at most 1e+09s"],
+        id="duration-too-long",
+    ),
+    pytest.param(
+        {
+            "spec.workloads[0].capacityPerReplica": 1e9,
+            "spec.workloads[0].slo": {"latencyMs": 250, "serviceTimeMs": 100},
+        },
+        "spec.workloads[0].slo.serviceTimeMs",
+        ["parallel workers", "at most 10,000"],
+        id="latency-slo-workers",
+    ),
+    pytest.param(
+        {"spec.workloads[0].capacityPerReplica": 1e308},
+        "spec.workloads[0].capacityPerReplica",
+        ["less than or equal to 1000000000"],
+        id="capacity-1e308",
+    ),
+    pytest.param(
+        {"spec.workloads[0].cost": {"perReplicaHour": 1e308}},
+        "spec.workloads[0].cost.perReplicaHour",
+        ["less than or equal to 1000000"],
+        id="price-1e308",
+    ),
+    pytest.param(
+        {"spec.budget": {"maxCpu": "1e400"}},
+        "spec.budget.maxCpu",
+        ["out of range", "8Ei"],
+        id="quantity-1e400",
+    ),
+    pytest.param(
+        {
+            "spec.events[0].start": "0001-01-01T00:30:00+01:00",
+            "spec.events[0].end": "0001-01-02T00:00:00+01:00",
+        },
+        "spec.events[0].start",
+        ["within years 0001-9999 in UTC"],
+        id="event-before-year-1-in-utc",
     ),
 ]
 

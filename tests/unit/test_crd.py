@@ -704,6 +704,8 @@ EXAMPLES: dict[type[api.ApiModel], list[tuple[str, dict[str, Any]]]] = {
         ("min-above-max", _workload("a", minReplicas=11)),
         ("min-default", _workload("a", maxReplicas=1)),
         ("min-zero", _workload("a", minReplicas=0)),
+        ("workers-most", _workload("a", slo={"latencyMs": 2e6, "serviceTimeMs": 1e6})),
+        ("workers-too-many", _workload("a", slo={"latencyMs": 2e6, "serviceTimeMs": 1000001})),
     ],
     api.EventSpec: [
         ("offsets", _event()),

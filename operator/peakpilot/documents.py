@@ -1,0 +1,306 @@
+"""Reading the files the CLI is given: bounded in size, strict UTF-8, YAML or JSON, and bounded in
+shape (nesting, alias expansion, integer digits), so that no file can make a traceback, a hang or
+a memory blow-up; every problem is an `InputError` line that names the place and the fix.
+
+The limits (docs/cli.md, "Input limits"):
+- size: a policy at most 1 MiB (the API server stores at most 1.5 MiB per object), a snapshot
+  32 MiB, a trace 64 MiB; checked while reading, so /dev/zero is refused too;
+- nesting at most 64 levels, aliases may add at most 10,000 nodes (no billion laughs), no
+  recursive aliases, no duplicate mapping keys (what `kubectl apply` refuses too);
+- integers at most 100 digits (a Kubernetes integer has at most 19), finite numbers only, dates
+  within years 0001-9999.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.constructor import ConstructorError
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+MiB = 1 << 20
+POLICY_LIMIT = 1 * MiB
+SNAPSHOT_LIMIT = 32 * MiB
+TRACE_LIMIT = 64 * MiB
+MAX_DEPTH = 64
+MAX_ALIAS_NODES = 10_000
+MAX_INT_DIGITS = 100
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class InputError(Exception):
+    """Invalid user input; `lines` each name a field and the fix."""
+
+    def __init__(self, source: str, lines: list[str]) -> None:
+        super().__init__(f"{source}: " + "; ".join(lines))
+        self.source = source
+        self.lines = lines
+
+
+def size_text(limit: int) -> str:
+    return f"{limit / MiB:g} MiB" if limit >= MiB else f"{limit // 1024} KiB"
+
+
+def read_text(path: Path, limit: int, what: str, source: str | None = None) -> str:
+    """The text: at most `limit` bytes (read no further), UTF-8 (a leading BOM is dropped)."""
+    where = source or str(path)
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(limit + 1)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise InputError(where, [f"cannot read the file: {reason}: check the path"]) from exc
+    if len(data) > limit:
+        raise InputError(
+            where, [f"larger than {size_text(limit)}, the limit for {what}: give a smaller file"]
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(
+            where,
+            [f"not UTF-8 text (byte {exc.start}, line {line}): save the file as UTF-8"],
+        ) from exc
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """A value the loader refused to build (a 5000-digit integer, year 0); reported by path."""
+
+    problem: str
+
+
+# libyaml's parser when PyYAML has it (about 20x faster than the pure-Python one: a 32 MiB
+# snapshot in seconds); the constructor, and so every check below, is Python either way.
+_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):  # type: ignore[misc]
+    """PyYAML's safe loader with no duplicate keys, and integers and timestamps that cannot fail
+    with a bare ValueError (a 5000-digit integer, year 0)."""
+
+    def construct_mapping(self, node: Node, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, MappingNode):
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == _MERGE_TAG:
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                except TypeError:
+                    continue  # unhashable: PyYAML reports it below
+                if duplicate:
+                    raise ConstructorError(
+                        None,
+                        None,
+                        f"duplicate key {key!r}: keep one of them",
+                        key_node.start_mark,
+                    )
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+
+    def construct_yaml_int(self, node: ScalarNode) -> Any:
+        text = str(self.construct_scalar(node))
+        digits = sum(c.isalnum() for c in text)
+        if digits > MAX_INT_DIGITS:
+            return Invalid(f"an integer of {digits} digits: use at most {MAX_INT_DIGITS}")
+        return super().construct_yaml_int(node)
+
+    def construct_yaml_timestamp(self, node: ScalarNode) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except (ValueError, OverflowError):
+            text = self.construct_scalar(node)
+            return Invalid(f"{text!r} is not a real date and time (years 0001-9999): fix it")
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
+def _check_nesting(text: str) -> None:
+    """Refuse nesting past the limit from the event stream, before a recursive composer runs."""
+    parser = _Base(text)
+    depth = 0
+    try:
+        while parser.check_event():
+            event = parser.get_event()
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    line = event.start_mark.line + 1 if event.start_mark else "?"
+                    raise yaml.YAMLError(f"nested deeper than {MAX_DEPTH} levels at line {line}")
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    finally:
+        parser.dispose()
+
+
+def _measure(node: Node, depth: int, memo: dict[int, tuple[int, int]], active: set[int]) -> int:
+    """The node's height in collections; `memo` keeps (height, expanded size) per node. Raises on
+    recursion and on nesting past the limit through aliases (a deep node inside another)."""
+    key = id(node)
+    if key in memo:
+        height = memo[key][0]
+        if depth + height > MAX_DEPTH:
+            raise _Refused(f"nested deeper than {MAX_DEPTH} levels (through an alias)", node)
+        return height
+    if key in active:
+        raise _Refused("a recursive alias (a node that contains itself): remove it", node)
+    children: list[Node] = []
+    if isinstance(node, SequenceNode):
+        children = list(node.value)
+    elif isinstance(node, MappingNode):
+        children = [part for pair in node.value for part in pair]
+    else:
+        memo[key] = (0, 1)
+        return 0
+    if depth + 1 > MAX_DEPTH:
+        raise _Refused(f"nested deeper than {MAX_DEPTH} levels (through an alias)", node)
+    active.add(key)
+    height, size = 1, 1
+    for child in children:
+        height = max(height, 1 + _measure(child, depth + 1, memo, active))
+        size += memo[id(child)][1]
+    active.discard(key)
+    memo[key] = (height, size)
+    return height
+
+
+class _Refused(Exception):
+    def __init__(self, problem: str, node: Node) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.node = node
+
+
+def _check_aliases(node: Node) -> None:
+    memo: dict[int, tuple[int, int]] = {}
+    try:
+        _measure(node, 0, memo, set())
+    except _Refused as exc:
+        mark = exc.node.start_mark
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise yaml.YAMLError(exc.problem + where) from None
+    expanded = memo[id(node)][1]
+    if expanded - len(memo) > MAX_ALIAS_NODES:
+        raise yaml.YAMLError(
+            f"aliases expand the document to {expanded:,} nodes: at most {MAX_ALIAS_NODES:,} "
+            "may come from aliases; write the values out or use fewer aliases"
+        )
+
+
+def _yaml_documents(text: str) -> list[Any]:
+    _check_nesting(text)
+    loader = _Loader(text)
+    try:
+        out = []
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            _check_aliases(node)
+            out.append(loader.construct_document(node))
+        return out
+    finally:
+        loader.dispose()
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _json_int(text: str) -> Any:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        return Invalid(f"an integer of {digits} digits: use at most {MAX_INT_DIGITS}")
+    return int(text)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line: what is wrong and where (PyYAML's own text spans several lines)."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        return f"{exc.problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return " ".join(str(exc).split())
+
+
+def parse_document(text: str, source: str, is_json: bool) -> Any:
+    """The one document in `text` (YAML, or JSON when `is_json`), checked as the module says."""
+    try:
+        if is_json:
+            document: Any = json.loads(text, object_pairs_hook=_json_object, parse_int=_json_int)
+        else:
+            docs = [d for d in _yaml_documents(text) if d is not None]
+            if len(docs) != 1:
+                raise InputError(source, [f"expected one document, found {len(docs)}"])
+            document = docs[0]
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno}, column {exc.colno}"
+        raise InputError(source, [f"not valid JSON at {where}: {exc.msg}"]) from exc
+    except _DuplicateKey as exc:
+        raise InputError(source, [f"duplicate key {exc.args[0]!r}: keep one of them"]) from exc
+    except RecursionError as exc:
+        raise InputError(source, [f"nested deeper than {MAX_DEPTH} levels: flatten it"]) from exc
+    except yaml.YAMLError as exc:
+        raise InputError(source, [f"not valid YAML: {_yaml_problem(exc)}"]) from exc
+    bad = list(_problems(document, "", 1))
+    if bad:
+        raise InputError(source, [f"{where}: {problem}" for where, problem in bad])
+    return document
+
+
+def load_document(path: Path, limit: int, what: str) -> Any:
+    """The one document of a YAML or JSON file (JSON when it is named *.json)."""
+    return parse_document(read_text(path, limit, what), str(path), path.suffix == ".json")
+
+
+def _problems(value: Any, where: str, depth: int) -> Iterator[tuple[str, str]]:
+    """(path, problem) of each value the core cannot take: .inf and .nan (YAML and Python's JSON
+    accept them, the API does not), refused integers and dates, nesting past the limit."""
+    here = where or "(top level)"
+    if isinstance(value, dict | list) and depth > MAX_DEPTH:
+        yield here, f"nested deeper than {MAX_DEPTH} levels: flatten it"
+    elif isinstance(value, Invalid):
+        yield here, value.problem
+    elif isinstance(value, float) and not math.isfinite(value):
+        yield here, f"{value!r} is not a finite number"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _problems(item, f"{where}.{key}" if where else str(key), depth + 1)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _problems(item, f"{where}[{i}]", depth + 1)
+
+
+def as_kubectl_would(value: Any, prune_nulls: bool = True) -> Any:
+    """What the API server makes of a manifest with a structural schema: a null field is pruned
+    (then defaulted), an integral float such as 30.0 is an integer."""
+    if isinstance(value, dict):
+        return {
+            k: as_kubectl_would(v, prune_nulls)
+            for k, v in value.items()
+            if v is not None or not prune_nulls
+        }
+    if isinstance(value, list):
+        return [as_kubectl_would(v, prune_nulls) for v in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)  # JSON 30.0 is an integer to the API server (int64 at most)
+    return value
