@@ -573,7 +573,7 @@ class ScalingPolicySpec(SpecModel):
         default="Enforce",
         description="Enforce: patch /scale; Preview: plan and status only; Off: do nothing.",
     )
-    interval: Duration = Field(default="15s", description="Reconcile period, at most 1h.")
+    interval: Duration = Field(default="15s", description="Reconcile period, 1s to 1h.")
     prometheus: PrometheusSpec | None = Field(
         default=None, description="Where load queries run (required by the operator)."
     )

@@ -244,4 +244,4 @@ def test_edits_pause_and_mode_apply_within_a_tick_whatever_the_interval(
     # An interval above the maximum is reported, not slept on.
     kube_api.patch(*ref, {"spec": {"interval": "2h"}})
     invalid = probe.wait_condition("Ready", "False", "InvalidSpec")
-    assert "interval must be at most 1h" in invalid["message"]
+    assert "interval must be between 1s and 1h" in invalid["message"]
