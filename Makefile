@@ -12,7 +12,7 @@ LOCK  := constraints.txt
 PYTHON ?= $(shell for p in python3.13 python3.12 python3 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do \
 	  if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then command -v $$p; break; fi; done)
 
-.PHONY: help venv test test-unit lint demo bench crd chart-docs clean prometheus lock
+.PHONY: help venv test test-unit lint demo bench crd chart-docs docs clean prometheus lock
 
 help:
 	@echo "make demo   - plan the example shop promotion, replay the 1998 World Cup against the HPA"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench  - run the benchmarks in bench/"
 	@echo "make crd    - regenerate crds/ and charts/peakpilot/crds/ from the API models"
 	@echo "make chart-docs - rewrite the chart README's values table and the schema's descriptions"
+	@echo "make docs   - rewrite the command samples in README.md and docs/ from the real commands"
 	@echo "make lock   - re-resolve every dependency from the package index into $(LOCK)"
 
 # A venv with the given extras, from the lock: $(call make-venv,DIR,EXTRAS[,PIP-FLAGS])
@@ -79,10 +80,10 @@ test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check operator optimizer tests bench charts
-	$(BIN)/ruff format --check operator optimizer tests bench charts
+	$(BIN)/ruff check operator optimizer tests bench charts docs
+	$(BIN)/ruff format --check operator optimizer tests bench charts docs
 	$(BIN)/mypy
-	$(BIN)/mypy --strict charts/values_docs.py
+	$(BIN)/mypy --strict charts/values_docs.py docs/generate.py
 	$(BIN)/lint-imports
 
 # The shared traces sit beside the repository; without them the demo replays the semi-final slice
@@ -115,6 +116,10 @@ crd: $(STAMP)
 # From the "# --" comments in charts/peakpilot/values.yaml (tests/chart/test_chart_docs.py checks).
 chart-docs: $(STAMP)
 	$(PY) charts/values_docs.py
+
+# Every ```text sample that starts with "$ peakpilot" (tests/cli/test_docs_samples.py checks).
+docs: $(STAMP)
+	$(PY) docs/generate.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_VENV) .pytest_cache .mypy_cache .ruff_cache

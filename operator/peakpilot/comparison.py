@@ -6,6 +6,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -14,6 +15,7 @@ from peakplan.replay import Replay
 from peakplan.scoring import Score
 
 LABELS = {"peakpilot": "PeakPilot", "hpa": "HPA"}
+MAX_WIDTH = 100  # the comparison fits a 100-column terminal
 
 
 def iso(epoch: float) -> str:
@@ -63,22 +65,23 @@ def print_comparison(
 ) -> None:
     """Per workload and in total, PeakPilot against the HPA; then how PeakPilot sized demand."""
     end = replay.start + replay.steps * replay.step
+    width = min(console.width, MAX_WIDTH)
     console.print(
         f"[bold]PeakPilot vs HPA (target {replay.baseline_target:g}) on {escape(policy_name)}[/]: "
         f"{iso(replay.start)} to {iso(end)}, {replay.steps:,} steps of {replay.step:g}s",
         highlight=False,
-        soft_wrap=True,
+        width=width,
     )
-    table = Table()
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
     for col in (
         "workload",
         "controller",
         "replica-h",
-        "oracle replica-h",
+        "oracle-h",
         "cost ratio",
         "unserved %",
         "overload min",
-        "scale changes",
+        "changes",
     ):
         table.add_column(col, justify="left" if col in ("workload", "controller") else "right")
     ours, hpa = replay.controllers["peakpilot"], replay.controllers["hpa"]
@@ -90,7 +93,7 @@ def print_comparison(
         table.add_section()
         _row(table, "total", "peakpilot", ours.total, _better(ours.total, hpa.total))
         _row(table, "", "hpa", hpa.total, {})
-    console.print(table)
+    console.print(table, width=width)
     for name, series in ours.workloads.items():
         methods = _shares(series.extra.get("forecast_methods", {}), replay.steps)
         by_event: dict[str, int] = {}
@@ -103,17 +106,17 @@ def print_comparison(
             f"{escape(name)}: forecast method {methods or 'none (load unavailable)'}; "
             f"sized by {sized or '-'}; surge mode {100 * surge / replay.steps:.1f} % of steps",
             highlight=False,
-            soft_wrap=True,
+            width=width,
         )
     if replay.events:
         names = ", ".join(escape(n) for n, _, _ in replay.events)
-        console.print(f"calendar events in the window: {names}", highlight=False, soft_wrap=True)
+        console.print(f"calendar events in the window: {names}", highlight=False, width=width)
     console.print(
         f"[dim]both controllers see the load {replay.metrics_lag:g}s late; pods are billed from "
         "their request and serve after their startup; the oracle runs ceil(load / capacity) ready "
         "pods (at least minReplicas) in every step[/]",
         highlight=False,
-        soft_wrap=True,
+        width=width,
     )
     if plot:
         console.print(f"plot: {escape(plot)}", highlight=False, soft_wrap=True)

@@ -7,12 +7,14 @@ The JSON shape (documented in docs/cli.md) is what `peakpilot plan --output json
 from __future__ import annotations
 
 import math
+import textwrap
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
 from peakplan.controller import Decision, ForecastUse
 from peakplan.plan import Binding
@@ -129,81 +131,104 @@ def _fmt_amount(constraint: str, value: float) -> str:
     return f"{value / 2**30:,.1f} GiB"
 
 
-def print_decision(decision: Decision, policy_name: str, console: Console) -> None:
-    """The plan as a table, then what binds and what relaxing it buys."""
-    plan = decision.plan
-    # Names, reasons and notes are plain text: a PromQL range such as [1m] in a Prometheus error
-    # would otherwise be read as console markup, and vanish or raise a MarkupError.
-    table = Table(
-        title=f"PeakPilot plan for {escape(policy_name)} at {iso(decision.at)}",
-        title_justify="left",
-    )
-    for col, justify in (
-        ("workload", "left"),
-        ("replicas", "right"),
-        ("load rps", "right"),
-        ("sized for", "right"),
-        ("util", "right"),
-        ("cost/h", "right"),
-        ("reason", "left"),
-    ):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
-    for d in plan.workloads:
+MAX_WIDTH = 100  # the plan fits a 100-column terminal: reasons go under their row
+COLUMNS = ("workload", "replicas", "load rps", "sized for", "util", "cost/h")
+
+
+def _row_texts(decision: Decision) -> list[tuple[list[str], str, list[tuple[str, str]]]]:
+    """Per workload: the cells, the replicas' style, and the lines under the row (text, style)."""
+    rows = []
+    for d in decision.plan.workloads:
         given = decision.input(d.name)
         arrow = "→" if d.desired != d.current else "="
         style = "green" if d.desired > d.current else ("yellow" if d.desired < d.current else "")
-        replicas = (
-            f"[{style}]{d.current} {arrow} {d.desired}[/]"
-            if style
-            else f"{d.current} = {d.desired}"
-        )
-        load = f"{given.load:,.1f}" if given.load is not None else "[red]missing[/]"
+        load = f"{given.load:,.1f}" if given.load is not None else "missing"
         util = f"{d.utilization:.0%}" if math.isfinite(d.utilization) else "∞"
-        reason = escape(d.reason)
-        if given.events:
-            reason += f" [dim]({escape(', '.join(given.events))})[/]"
-        if given.note:
-            reason += f"\n[dim]{escape(given.note)}[/]"
-        if given.forecast is not None:
-            f = given.forecast
-            reason += f"\n[dim]forecast {f.method}; sized by the {escape(f.basis)}[/]"
-        if given.surge is not None:
-            reason += f"\n[yellow]surge: {escape(given.surge)}[/]"
-        table.add_row(
-            escape(d.name),
-            replicas,
+        cells = [
+            d.name,
+            f"{d.current} {arrow} {d.desired}",
             load,
             f"{d.demand:,.1f}",
             util,
             f"{d.cost_per_hour:,.2f}",
-            reason,
-        )
-    table.add_section()
-    table.add_row("total", "", "", "", "", f"{plan.cost_per_hour:,.2f}", "")
-    console.print(table)
+        ]
+        reason = d.reason + (f" ({', '.join(given.events)})" if given.events else "")
+        under = [(reason, "")]
+        if given.note:
+            under.append((given.note, "dim"))
+        if given.forecast is not None:
+            f = given.forecast
+            under.append((f"forecast {f.method}; sized by the {f.basis}", "dim"))
+        if given.surge is not None:
+            under.append((f"surge: {given.surge}", "yellow"))
+        rows.append((cells, style, under))
+    return rows
+
+
+def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
+    """Left-aligned names, right-aligned figures, two spaces between columns."""
+    parts = [cells[0].ljust(widths[0])]
+    parts += [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
+    return "  ".join(parts).rstrip()
+
+
+def print_decision(decision: Decision, policy_name: str, console: Console) -> None:
+    """The plan as a table (each reason under its row), then what binds and what relaxing buys.
+
+    Plain `Text`, never markup: names, reasons and notes may hold `[1m]` (a PromQL range in a
+    Prometheus error), which rich would read as markup and drop or fail on."""
+    plan = decision.plan
+    width = min(console.width, MAX_WIDTH)
+    rows = _row_texts(decision)
+    total = ["total", "", "", "", "", f"{plan.cost_per_hour:,.2f}"]
+    widths = [
+        max(len(cells[i]) for cells in [list(COLUMNS), total, *(r[0] for r in rows)])
+        for i in range(len(COLUMNS))
+    ]
+    console.print(Text(f"PeakPilot plan for {policy_name} at {iso(decision.at)}"))
+    console.print(Text(_line([c.upper() for c in COLUMNS], widths), style="bold"))
+    for cells, style, under in rows:
+        row = Text(_line(cells, widths))
+        if style:
+            start = row.plain.index(cells[1], widths[0])
+            row.stylize(style, start, start + len(cells[1]))
+        if cells[2] == "missing":
+            start = row.plain.index("missing", widths[0])
+            row.stylize("red", start, start + len("missing"))
+        console.print(row)
+        for text, dim in under:
+            wrapped = textwrap.wrap(
+                text, width, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False
+            )
+            for piece in wrapped:
+                console.print(Text(piece, style=dim), soft_wrap=True)
+    console.print(Text(_line(total, widths), style="bold"))
     reasons: dict[str, list[str]] = {}
     for given in decision.inputs:
         if given.forecast is not None:
             reasons.setdefault(given.forecast.reason, []).append(given.name)
     for why, names in reasons.items():
-        line = f"[dim]forecast for {escape(', '.join(names))}: {escape(why)}[/]"
-        console.print(line, soft_wrap=True)
+        said = f"[dim]forecast for {escape(', '.join(names))}: {escape(why)}[/]"
+        console.print(said, width=width)
     s = plan.solver
     gap = f", gap {s.gap:.2%}" if s.gap is not None else ""
     solver = f"solver: {s.solver} {s.status} in {s.seconds * 1000:.1f} ms{gap}"
     if s.used_greedy:
         solver += f" [yellow]- greedy plan used: {escape(s.fallback_reason or '')}[/]"
-    console.print(solver)
+    console.print(solver, width=width)
     for b in plan.binding:
         head = "[red]soft[/] " if b.soft else ""
         console.print(
             f"{head}[bold]binding: {b.constraint}[/] limit {_fmt_amount(b.constraint, b.limit)}, "
             f"plan uses {_fmt_amount(b.constraint, b.used)}, meeting every SLO needs "
-            f"{_fmt_amount(b.constraint, b.needed)}"
+            f"{_fmt_amount(b.constraint, b.needed)}",
+            width=width,
         )
         if b.squeezed:
             short = escape(", ".join(f"{k} -{v}" for k, v in b.squeezed.items()))
-            console.print(f"  squeezed (replicas below what their load needs): {short}")
+            console.print(
+                f"  squeezed (replicas below what their load needs): {short}", width=width
+            )
         if b.relax is not None:
             r = b.relax
             bought = escape(", ".join(f"{k} {v:+d}" for k, v in r.replicas.items())) or "no change"
@@ -216,7 +241,8 @@ def print_decision(decision: Decision, policy_name: str, console: Console) -> No
             console.print(
                 f"  raising it by {_fmt_amount(b.constraint, r.amount)} to "
                 f"{_fmt_amount(b.constraint, r.new_limit)} buys {bought}: {effect}; "
-                f"objective {-r.objective_gain:+,.2f}/h"
+                f"objective {-r.objective_gain:+,.2f}/h",
+                width=width,
             )
     for note in plan.notes:
-        console.print(f"[yellow]note:[/] {escape(note)}")
+        console.print(f"[yellow]note:[/] {escape(note)}", width=width)
