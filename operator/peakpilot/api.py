@@ -704,6 +704,11 @@ class BindingStatus(ApiModel):
     )
 
 
+class LeftOutStatus(ApiModel):
+    name: str = Field(description="Workload name.")
+    reason: str = Field(default="", max_length=512, description="Why it was not planned.")
+
+
 class LastPlan(ApiModel):
     time: str = Field(description="When the plan was made (RFC 3339).")
     objective: float = Field(description="Money/h: cost + priority x penalty + churn.")
@@ -712,6 +717,9 @@ class LastPlan(ApiModel):
     workloads: list[WorkloadStatus] = Field(default_factory=list, description="Per workload.")
     binding: list[BindingStatus] = Field(default_factory=list, description="Binding limits.")
     notes: list[str] = Field(default_factory=list, description="Fallbacks and warnings.")
+    left_out: list[LeftOutStatus] = Field(
+        default_factory=list, description="Workloads not planned (target never readable): why."
+    )
 
 
 class ScalingPolicyStatus(ApiModel):

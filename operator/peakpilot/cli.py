@@ -301,7 +301,7 @@ def plan(
 
     _require_solver(solver.value)
     options = SolveOptions(solver=solver.value, time_limit=time_limit)
-    decision = decide(core, Observation(when, seen), memory, options, applies=False)
+    decision = decide(core, Observation(when, seen), memory, options)
     if output is OutputFormat.table:
         console = _console()
         print_decision(decision, manifest.metadata.name, console)

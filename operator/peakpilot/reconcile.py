@@ -14,7 +14,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,7 +57,6 @@ class PolicyState:
     memory: Memory = field(default_factory=Memory)
     generation: int | None = None
     conditions: list[dict[str, Any]] | None = None  # as last written (the body may lag behind)
-    seeded: set[str] = field(default_factory=set)  # workloads whose current count was recorded
     warmed: set[str] = field(default_factory=set)  # workloads whose history was read (or given up)
 
 
@@ -164,8 +163,10 @@ def reconcile(
     options: SolveOptions | None = None,
     now: float | None = None,
     allowed: AllowList | None = None,
+    metrics: Callable[[PrometheusSettings], PrometheusSource] = PrometheusSource,
 ) -> Outcome:
-    """`allowed`: the Prometheus URLs the operator may query (None or empty: any)."""
+    """`allowed`: the Prometheus URLs the operator may query (None or empty: any); `metrics`
+    opens the metrics source (tests give an in-memory one)."""
     now = time.time() if now is None else now
     meta = body.get("metadata") or {}
     name, namespace = meta.get("name", ""), meta.get("namespace", "default")
@@ -240,7 +241,7 @@ def reconcile(
     # -- observe: load queries (and, on a workload's first reconcile, its history)
     loads: dict[str, tuple[float | None, str | None]] = {}
     try:
-        source = PrometheusSource(_prometheus(kube, namespace, spec.prometheus))
+        source = metrics(_prometheus(kube, namespace, spec.prometheus))
     except KubeError as exc:
         source = None
         problems.append(f"Prometheus credentials: {exc}")
@@ -268,10 +269,8 @@ def reconcile(
             scale = kube.read_scale(target, obj)
         except KubeError as exc:
             problems.append(f"{w.name}: {exc}")
-            # Unknown replicas: leave it out of the plan entirely by holding at its floor.
-            seen[w.name] = WorkloadObservation(
-                w.min_replicas, load, error, hold=f"target unreadable ({exc})"
-            )
+            # Unknown replicas: decide() holds it as last seen, or leaves it out of the plan.
+            seen[w.name] = WorkloadObservation(0, load, error, unreadable=str(exc))
             continue
         hold = None
         target_annotations = (obj.get("metadata") or {}).get("annotations") or {}
@@ -303,45 +302,34 @@ def reconcile(
         seen[w.name] = WorkloadObservation(
             scale.replicas, load, error, hold=hold, ready=scale.ready
         )
-        if w.name not in state.seeded:
-            # As the HPA does on first sight of a target (recordInitialRecommendation): the
-            # current count is the first recommendation, so a new or restarted operator honours
-            # the scale-down stabilisation window instead of acting on one reading.
-            state.memory.of(w.name).recommendations.append((now, scale.replicas))
-            state.seeded.add(w.name)
 
     # -- plan
     enforce = spec.mode == "Enforce"
-    decision = decide(policy, Observation(now, seen), state.memory, options, applies=enforce)
+    decision = decide(policy, Observation(now, seen), state.memory, options)
     plan = decision.plan
 
-    # -- apply
-    held = {n for n, o in seen.items() if o.hold is not None}
+    # -- apply: only the changes that were written count against the rate limits
     if enforce:
-        for d in plan.workloads:
-            if d.desired == d.current or d.name in held:
-                continue
-            target = targets[d.name]
+        reasons = {d.name: d.reason for d in plan.workloads}
+        for change in decision.changes:
+            target = targets[change.name]
             try:
-                kube.set_replicas(target, d.desired, expected=d.current)
+                kube.set_replicas(target, change.desired, expected=change.current)
             except KubeError as exc:
-                # Not applied: it must not count against the rate limits of later reconciles
-                # (decide() recorded it, expecting it to be applied).
-                changes = state.memory.of(d.name).changes
-                if changes and changes[-1] == (decision.at, d.desired - d.current):
-                    changes.pop()
-                events.append(Event("Warning", "ScaleFailed", f"{d.name}: {exc}"))
-                problems.append(f"{d.name}: scaling failed: {exc}")
+                events.append(Event("Warning", "ScaleFailed", f"{change.name}: {exc}"))
+                problems.append(f"{change.name}: scaling failed: {exc}")
                 continue
-            up = d.desired > d.current
+            state.memory.applied(change)
+            up = change.desired > change.current
             telemetry.series(
-                telemetry.SCALES, namespace, name, d.name, "up" if up else "down"
+                telemetry.SCALES, namespace, name, change.name, "up" if up else "down"
             ).inc()
             events.append(
                 Event(
                     "Normal",
                     "ScaledUp" if up else "ScaledDown",
-                    f"{d.name} ({target}): {d.current} -> {d.desired}: {d.reason}",
+                    f"{change.name} ({target}): {change.current} -> {change.desired}: "
+                    f"{reasons[change.name]}",
                 )
             )
 
@@ -493,6 +481,8 @@ def _last_plan(decision: Decision) -> dict[str, Any]:
         "workloads": workloads,
         "binding": binding,
         "notes": list(plan.notes),
+        # Workloads not planned (their replicas could not be read, and were never seen): why.
+        "leftOut": [{"name": n, "reason": why[:512]} for n, why in decision.left_out.items()],
     }
 
 

@@ -4,7 +4,9 @@ The operator, `peakpilot plan` and `peakpilot simulate` all call `decide()`. The
 `Observation.at`; the history the controller needs (last good load, recent changes and
 recommendations, pre-event baselines, each workload's forecaster and short-term model) lives in
 `Memory`, which `decide()` updates in place so a replay of a week stays linear. Copy it first
-(`copy.deepcopy`) to ask "what if" without effects.
+(`copy.deepcopy`) to ask "what if" without effects. `decide()` never assumes its plan is carried
+out: the caller reports each change it applied (`Memory.applied`), and only those count against
+the rate limits of later reconciles (a failed /scale write, a preview or a one-off plan does not).
 
 Demand is sized for the lead time of a workload (startup + one interval: what a decision now
 must carry until its pods are ready and the next decision can act): the forecaster's upper
@@ -60,12 +62,25 @@ class WorkloadObservation:
     error: str | None = None  # why the load is missing, for status and events
     hold: str | None = None  # keep `current` as it is (paused, owned by another autoscaler): why
     ready: int | None = None  # replicas ready to serve (None: take `current` as ready)
+    # Why the target's replicas could not be read (None: they were). `current` is then unknown
+    # and ignored: the workload is held at its last known replicas, or left out of the plan.
+    unreadable: str | None = None
 
 
 @dataclass(frozen=True)
 class Observation:
     at: float  # epoch seconds
     workloads: Mapping[str, WorkloadObservation]
+
+
+@dataclass(frozen=True)
+class Change:
+    """A scale change a decision asks for; the shell reports it to `Memory.applied` once done."""
+
+    name: str
+    at: float
+    current: int
+    desired: int
 
 
 @dataclass
@@ -82,6 +97,9 @@ class WorkloadMemory:
     idle_paid: float = 0.0
     idle_at: float | None = None
     idle_current: int | None = None
+    # The replicas last observed (None: never): the count an unreadable target is held at, and
+    # the first recommendation on first sight, as the HPA records (recordInitialRecommendation).
+    last_current: int | None = None
 
     def forget_before(self, cutoff: float) -> None:
         for series in (self.changes, self.recommendations):
@@ -100,6 +118,10 @@ class Memory:
         if mem is None:  # not setdefault: that would build a WorkloadMemory at every call
             mem = self.workloads[name] = WorkloadMemory()
         return mem
+
+    def applied(self, change: Change) -> None:
+        """The shell carried out `change`: it counts against the behaviour rate limits."""
+        self.of(change.name).changes.append((change.at, change.desired - change.current))
 
 
 @dataclass(frozen=True)
@@ -136,6 +158,8 @@ class Decision:
     plan: Plan
     inputs: tuple[WorkloadInput, ...]
     metrics_ok: bool  # every load was observed
+    changes: tuple[Change, ...] = ()  # what to apply: the workloads not held whose count changes
+    left_out: Mapping[str, str] = field(default_factory=dict)  # not planned (name -> why)
 
     def input(self, name: str) -> WorkloadInput:
         for i in self.inputs:
@@ -341,10 +365,11 @@ def _workload(
     if missing_floor > hi:  # fail closed: missing data never scales down, not even to the max
         hi, ceiling_reason = missing_floor, MISSING_FLOOR
     lo, floor_reason = wp.min_replicas, "minReplicas"
+    # On a tie the first named wins: the missing-data rule says more than the window it equals.
     for value, why in (
+        (missing_floor, MISSING_FLOOR),
         (down_floor, "the scale-down limits (behavior.scaleDown)"),
         (floor, f"event {floor_event} minReplicas"),
-        (missing_floor, MISSING_FLOOR),
     ):
         if value > lo:
             lo, floor_reason = value, why
@@ -436,25 +461,45 @@ def decide(
     observation: Observation,
     memory: Memory,
     options: SolveOptions | None = None,
-    *,
-    applies: bool = True,
 ) -> Decision:
     """Plan every workload of `policy` at `observation.at`.
 
-    `applies` says the caller will execute the plan (Enforce): its changes then count against the
-    behaviour rate limits of later reconciles.
+    The changes it asks for (`Decision.changes`) count against the behaviour rate limits of later
+    reconciles once the caller reports them applied (`Memory.applied`).
     """
     now = observation.at
     workloads: list[Workload] = []
     inputs: list[WorkloadInput] = []
     floors: list[int] = []
     holds: list[str | None] = []
+    held: set[str] = set()
+    left_out: dict[str, str] = {}
     for wp in policy.workloads:
         seen = observation.workloads.get(wp.name)
         if seen is None:
             raise KeyError(f"no observation for workload {wp.name}")
         mem = memory.of(wp.name)
+        if seen.unreadable is not None:
+            if mem.last_current is None:
+                left_out[wp.name] = f"target unreadable ({seen.unreadable})"
+                continue
+            # Its replicas still take their share of a shared budget: as last seen, unchanged.
+            seen = replace(
+                seen,
+                current=mem.last_current,
+                ready=None,
+                hold=f"target unreadable ({seen.unreadable}); "
+                f"held at its last known {mem.last_current} replicas",
+            )
+        if seen.hold is not None:
+            held.add(wp.name)
         mem.forget_before(now - HISTORY_SECONDS)
+        if mem.last_current is None:
+            # On first sight the current count is the first recommendation, as the HPA records
+            # it: a new or restarted controller honours the scale-down stabilisation window
+            # instead of acting on one reading.
+            mem.recommendations.append((now, seen.current))
+        mem.last_current = seen.current
         workload, given, own_floor, hold = _workload(policy, wp, seen, mem, now)
         workloads.append(workload)
         inputs.append(given)
@@ -478,14 +523,17 @@ def decide(
         result = plan(Problem(tuple(_hold(workloads, holds, shares)), policy.budget), options)
     workloads = _hold(workloads, holds, shares)
 
-    for i, (w, d, own_floor) in enumerate(zip(workloads, result.workloads, floors, strict=True)):
+    for i, (w, own_floor) in enumerate(zip(workloads, floors, strict=True)):
         mem = memory.of(w.name)
         wp = policy.workload(w.name)
         recommendation = min(max(needed_replicas(w), own_floor), wp.max_replicas)
         if shares is not None:
             recommendation = min(recommendation, shares[i])
         mem.recommendations.append((now, recommendation))
-        if applies and d.desired != d.current:
-            mem.changes.append((now, d.desired - d.current))
+    changes = tuple(
+        Change(d.name, now, d.current, d.desired)
+        for d in result.workloads
+        if d.desired != d.current and d.name not in held
+    )
     metrics_ok = all(i.source == "observed" for i in inputs)
-    return Decision(now, result, tuple(inputs), metrics_ok)
+    return Decision(now, result, tuple(inputs), metrics_ok, changes, left_out)

@@ -291,7 +291,9 @@ def replay(
             load = w.seen[n][k]
             error = None if load is not None else "no sample in the trace"
             seen[n] = WorkloadObservation(current[n], load, error, ready=pods[n].ready(k))
-        decision = decide(policy, Observation(t, seen), memory, settings.options, applies=True)
+        decision = decide(policy, Observation(t, seen), memory, settings.options)
+        for change in decision.changes:  # the replay applies every change
+            memory.applied(change)
         for d in decision.plan.workloads:
             current[d.name] = d.desired
             pods[d.name].scale(k, d.desired)

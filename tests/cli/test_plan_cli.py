@@ -336,7 +336,7 @@ def test_table_prints_names_reasons_and_notes_literally() -> None:
     error = 'no series for sum(rate(http_requests_total{app="web"}[1m])) [/x]'
     policy = Policy((WorkloadPolicy("web", 1, 10, capacity=10),))
     seen = {"web": WorkloadObservation(3, None, error)}
-    decision = decide(policy, Observation(0, seen), Memory(), applies=False)
+    decision = decide(policy, Observation(0, seen), Memory())
     out = StringIO()
     print_decision(decision, "[bold]shop[/bold]", Console(file=out, width=400))
     text = out.getvalue()

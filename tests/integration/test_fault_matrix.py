@@ -339,10 +339,15 @@ def test_api_errors_hold_the_workload_and_spare_other_policies(
     for app in apps:
         assert replica_history(kube_api, NS, app) == [2], app
     assert replica_history(kube_api, UNOWNED, "unowned") == [2]
-    # Planned, not applied; the unreadable target is held, out of the plan.
+    # Planned, not applied; the target never read is left out of the plan (its replicas are
+    # unknown: no share of the budget is guessed for it), and the plan says why.
     forbidden_plan = probes["forbidden"].planned("forbidden") or {}
     assert forbidden_plan.get("desired") == 13, str(forbidden_plan)
-    assert "target unreadable" in (probes["broken"].planned("broken") or {}).get("reason", "")
+    broken_plan = probes["broken"].last_plan() or {}
+    assert probes["broken"].planned("broken") is None, str(broken_plan)
+    (left_out,) = broken_plan.get("leftOut") or [{}]
+    assert left_out.get("name") == "broken", str(broken_plan)
+    assert "target unreadable" in left_out.get("reason", "") and "500" in left_out["reason"]
 
     # The status conflict ends first: the status then says what the /scale conflicts did.
     kube_api.heal(faults[1])

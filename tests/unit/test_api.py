@@ -195,6 +195,7 @@ FULL: dict[str, Any] = {
                 }
             ],
             "notes": ["forecast skipped: not enough history"],
+            "leftOut": [{"name": "search", "reason": "target unreadable (HTTP 500)"}],
         },
     },
 }

@@ -16,7 +16,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from peakplan.controller import Decision, Memory, Observation, WorkloadObservation, decide
+from peakplan.controller import (
+    Decision,
+    Memory,
+    Observation,
+    WorkloadMemory,
+    WorkloadObservation,
+    decide,
+)
 from peakplan.policy import (
     Behavior,
     Event,
@@ -85,6 +92,8 @@ def run(scenario: Scenario) -> dict[float, Decision]:
         seen = {name: WorkloadObservation(current[name], loads[name]) for name in current}
         decision = decide(scenario.policy, Observation(t, seen), memory)
         decisions[t] = decision
+        for change in decision.changes:
+            memory.applied(change)
         current = decision.plan.desired
         t += STEP
     return decisions
@@ -276,12 +285,15 @@ def test_preview_does_not_use_up_the_rate_limit() -> None:
         return Observation(at, {"web": WorkloadObservation(current, 400.0)})
 
     memory = Memory()
-    preview = decide(policy, observe(0, 4), memory, applies=False)
+    preview = decide(policy, observe(0, 4), memory)  # Preview: the change is not applied
     assert preview.plan.desired == {"web": 8}  # 4 + 4
+    assert [(c.name, c.current, c.desired) for c in preview.changes] == [("web", 4, 8)]
     assert not memory.of("web").changes
     # Nothing was applied, so Enforce 15 s later still has the whole allowance: 4 + 4.
     enforced = decide(policy, observe(15, 4), memory)
     assert enforced.plan.desired == {"web": 8}
+    (change,) = enforced.changes
+    memory.applied(change)
     assert list(memory.of("web").changes) == [(15, 4)]
     # That change counts: the period started at 8 - 4 = 4, so 4 + 4 = 8 is all there is.
     assert decide(policy, observe(30, 8), memory).plan.desired == {"web": 8}
@@ -293,8 +305,9 @@ def test_decide_updates_memory_in_place_so_copies_ask_what_if() -> None:
     decide(policy, Observation(0, {"web": WorkloadObservation(4, 400.0)}), memory)
     what_if = copy.deepcopy(memory)
     decide(policy, Observation(15, {"web": WorkloadObservation(8, 400.0)}), what_if)
-    assert len(what_if.of("web").recommendations) == 2
-    assert len(memory.of("web").recommendations) == 1
+    # The first reconcile records the current 4 (first sight) and its own recommendation.
+    assert len(what_if.of("web").recommendations) == 3
+    assert len(memory.of("web").recommendations) == 2
 
 
 def test_a_workload_without_observation_is_an_error() -> None:
@@ -313,7 +326,10 @@ BUDGET = Policy((SHOP, BATCH), budget=Budget(max_cost_per_hour=12), forecast=REA
 def test_budget_squeezes_the_lower_priority_workload() -> None:
     # Both need 8 (64 rps) at 1/h a replica; 12/h buys 12: shop's priority keeps its 8.
     seen = {n: WorkloadObservation(8, 64.0) for n in ("shop", "batch")}
-    decision = decide(BUDGET, Observation(0, seen), Memory())
+    # On first sight the scale-down window keeps the 8 (as the HPA would); seen before, it goes.
+    assert decide(BUDGET, Observation(0, seen), Memory()).plan.desired == {"shop": 8, "batch": 8}
+    memory = Memory({n: WorkloadMemory(last_current=8) for n in ("shop", "batch")})
+    decision = decide(BUDGET, Observation(0, seen), memory)
     assert decision.plan.desired == {"shop": 8, "batch": 4}
     (binding,) = decision.plan.binding
     assert (binding.constraint, binding.limit, binding.used, binding.needed) == (
@@ -389,10 +405,68 @@ def test_above_max_replicas_missing_data_keeps_current_and_says_which_rule(actio
         budget=Budget(max_cost_per_hour=3.0),
         on_metric_failure=MetricFailure(action, ttl=600, replicas=40),  # type: ignore[arg-type]
     )
-    decision = decide(policy, Observation(0, {"web": WorkloadObservation(80, None)}), Memory())
+    # Seen before (not first sight, which would hold the 80 for the scale-down window anyway).
+    memory = Memory({"web": WorkloadMemory(last_current=80)})
+    decision = decide(policy, Observation(0, {"web": WorkloadObservation(80, None)}), memory)
     assert decision.plan.desired == {"web": 80}
     reason = decision.plan.decision("web").reason
     assert "no scale-down on missing data, even above maxReplicas" in reason
     # With the load back, maxReplicas applies again.
     back = decide(policy, Observation(15, {"web": WorkloadObservation(80, 100.0)}), Memory())
     assert back.plan.desired["web"] <= 50
+
+
+def test_on_first_sight_the_current_count_is_the_first_recommendation() -> None:
+    # 80 rps needs 10 of the 20 running; the default scale-down window is 300 s. As the HPA does,
+    # the first reconcile records the 20 as a recommendation: the window holds them for 300 s.
+    policy = Policy((WEB,), behavior=Behavior(change_cost=0.0), forecast=REACTIVE)
+    memory, current, desired = Memory(), 20, {}
+    for t in range(0, 330, 15):
+        decision = decide(
+            policy, Observation(t, {"web": WorkloadObservation(current, 80.0)}), memory
+        )
+        for change in decision.changes:
+            memory.applied(change)
+        current = desired[t] = decision.plan.desired["web"]
+    assert {desired[t] for t in range(0, 300, 15)} == {20}
+    assert desired[300] == 10  # the recommendation of 20 at t=0 has left the window
+    # A controller that has seen the workload before acts on the reading at once.
+    seen_before = Memory({"web": WorkloadMemory(last_current=20)})
+    again = decide(policy, Observation(0, {"web": WorkloadObservation(20, 80.0)}), seen_before)
+    assert again.plan.desired == {"web": 10}
+
+
+def test_only_the_changes_reported_applied_count_against_the_rate_limits() -> None:
+    # At most +4 pods per 60 s. A change the shell could not apply (a failed /scale write) is
+    # not reported: the next reconcile still has the whole allowance.
+    policy = _policy(behavior=Behavior(up=ScalingRules(0.0, "Max", (StepLimit("Pods", 4, 60.0),))))
+    memory = Memory()
+    first = decide(policy, Observation(0, {"web": WorkloadObservation(4, 400.0)}), memory)
+    assert [(c.current, c.desired) for c in first.changes] == [(4, 8)]
+    retry = decide(policy, Observation(15, {"web": WorkloadObservation(4, 400.0)}), memory)
+    assert retry.plan.desired == {"web": 8}
+    memory.applied(retry.changes[0])
+    after = decide(policy, Observation(30, {"web": WorkloadObservation(8, 400.0)}), memory)
+    assert after.plan.desired == {"web": 8} and not after.changes  # 4 of 4 used in the period
+
+
+def test_a_held_workload_lists_no_change() -> None:
+    seen = {"web": WorkloadObservation(4, 400.0, hold="paused")}
+    decision = decide(_policy(), Observation(0, seen), Memory())
+    assert decision.plan.desired == {"web": 4} and decision.changes == ()
+
+
+def test_an_unreadable_target_is_held_as_last_seen_or_left_out_of_the_plan() -> None:
+    # shop and batch need 8 each at 1/h a replica under a 12/h budget; batch's replicas cannot be
+    # read. Never seen: batch is left out, so no guessed count takes a share of the budget.
+    unreadable = WorkloadObservation(0, 64.0, unreadable="HTTP 500")
+    seen = {"shop": WorkloadObservation(8, 64.0), "batch": unreadable}
+    fresh = decide(BUDGET, Observation(0, seen), Memory())
+    assert fresh.plan.desired == {"shop": 8}
+    assert fresh.left_out == {"batch": "target unreadable (HTTP 500)"}
+    # Seen before at 6: held there, its 6/h counted, so shop gets what is left (6), no change.
+    memory = Memory({n: WorkloadMemory(last_current=6) for n in ("shop", "batch")})
+    held = decide(BUDGET, Observation(0, {**seen, "shop": WorkloadObservation(6, 64.0)}), memory)
+    assert held.plan.desired == {"shop": 6, "batch": 6} and not held.left_out
+    assert "held at its last known 6 replicas" in held.plan.decision("batch").reason
+    assert held.changes == ()

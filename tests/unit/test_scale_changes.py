@@ -54,6 +54,8 @@ def drive(
     while t <= until:
         seen = {"web": WorkloadObservation(current, load(t))}
         decisions[t] = decide(policy, Observation(t, seen), memory)
+        for change in decisions[t].changes:
+            memory.applied(change)
         current = decisions[t].plan.desired["web"]
         t += STEP
     return decisions
@@ -117,7 +119,10 @@ def test_the_hold_ends_even_with_a_zero_interval() -> None:
     memory, current, gone = Memory(), 10, None
     for t in range(0, 700):
         seen = {"web": WorkloadObservation(current, load(t))}
-        current = decide(policy, Observation(float(t), seen), memory).plan.desired["web"]
+        decision = decide(policy, Observation(float(t), seen), memory)
+        for change in decision.changes:
+            memory.applied(change)
+        current = decision.plan.desired["web"]
         if current == 9 and gone is None:
             gone = t
     assert gone == 600  # idle from 1 s: 599 s counted + one more second reach 600
@@ -178,6 +183,8 @@ def test_missing_data_never_scales_down_while_the_hold_runs() -> None:
         seen = {"web": WorkloadObservation(current, load(t))}
         decision = decide(policy, Observation(t, seen), memory)
         assert decision.plan.desired["web"] >= current, t
+        for change in decision.changes:
+            memory.applied(change)
         current = decision.plan.desired["web"]
 
 

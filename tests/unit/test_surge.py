@@ -7,7 +7,7 @@ import math
 import pytest
 
 from peakplan import surge
-from peakplan.controller import Memory, Observation, WorkloadObservation, decide
+from peakplan.controller import Memory, Observation, WorkloadMemory, WorkloadObservation, decide
 from peakplan.policy import (
     Behavior,
     ForecastSettings,
@@ -101,7 +101,10 @@ SLOW_UP = ScalingRules(60.0, "Min", (StepLimit("Percent", 1000, 15.0),))  # a 60
 
 def _decide(policy: Policy, memory: Memory, t: float, current: int, load: float, ready: int) -> int:
     seen = {"web": WorkloadObservation(current, load, ready=ready)}
-    return decide(policy, Observation(t, seen), memory).plan.desired["web"]
+    decision = decide(policy, Observation(t, seen), memory)
+    for change in decision.changes:  # applied, as the operator does
+        memory.applied(change)
+    return decision.plan.desired["web"]
 
 
 def test_no_scale_down_during_a_surge_and_the_normal_behaviour_after_it() -> None:
@@ -154,7 +157,8 @@ def test_a_full_budget_still_moves_replicas_to_priority_when_everything_surges()
         "shop": WorkloadObservation(6, 100.0, ready=6),
         "batch": WorkloadObservation(6, 70.0, ready=6),
     }
-    decision = decide(policy, Observation(0.0, seen), Memory())
+    memory = Memory({n: WorkloadMemory(last_current=6) for n in ("shop", "batch")})  # seen before
+    decision = decide(policy, Observation(0.0, seen), memory)
     assert decision.input("shop").surge is not None and decision.input("batch").surge is not None
     desired = decision.plan.desired
     assert desired["shop"] > 6 > desired["batch"]
