@@ -22,6 +22,7 @@ from peakpilot.inputs import InputError
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from peakpilot.kube import Kube
     from peakpilot.operator import OperatorSettings
     from peakplan.policy import Policy
     from peakplan.replay import Replay, ReplaySettings
@@ -228,7 +229,16 @@ def plan(
         typer.Option(
             "--current",
             metavar="NAME=N",
-            help="Current replicas with --prometheus (default minReplicas).",
+            help="Current replicas with --prometheus (default: the cluster's, else minReplicas).",
+        ),
+    ] = None,
+    kubeconfig: Annotated[
+        str | None,
+        typer.Option(
+            "--kubeconfig",
+            metavar="FILE",
+            help="With --prometheus: read replicas and Secrets from this cluster "
+            "(default $KUBECONFIG or ~/.kube/config, if there is one).",
         ),
     ] = None,
     output: Annotated[
@@ -264,6 +274,7 @@ def plan(
     core = to_policy(manifest.spec)
     names = [w.name for w in manifest.spec.workloads]
     seen: dict[str, WorkloadObservation] = {}
+    problems: list[str] = []
     memory = Memory()
     if metrics is not None:
         try:
@@ -280,24 +291,31 @@ def plan(
                 warm(core, memory, name, [(t, v) for t, v in past if t < when])
     else:
         assert prometheus is not None
-        from peakpilot.prometheus import MetricError, PrometheusSettings, PrometheusSource
+        from peakpilot import api
+        from peakpilot.observe import observe
+        from peakpilot.prometheus import PrometheusSource
 
         _check_url(prometheus, "--prometheus")
 
         when = _parse_time(at, "--at") if at else time.time()
         currents = _parse_currents(current or [], names)
-        source = PrometheusSource(PrometheusSettings(prometheus))
-        try:
-            for spec in manifest.spec.workloads:
-                replicas = currents.get(spec.name, spec.min_replicas)
-                try:
-                    seen[spec.name] = WorkloadObservation(
-                        replicas, source.instant(spec.load.query, when)
-                    )
-                except MetricError as exc:
-                    seen[spec.name] = WorkloadObservation(replicas, None, str(exc))
-        finally:
-            source.close()
+        # The operator's observe step: the policy's Prometheus settings (auth from its Secrets,
+        # timeout) at the URL given, the forecast warmed from history, the replicas from the
+        # cluster when there is one (--current overrides them).
+        given = manifest.spec.prometheus
+        at_url = (
+            given.model_copy(update={"url": prometheus})
+            if given is not None
+            else api.PrometheusSpec(url=prometheus)
+        )
+        spec = manifest.spec.model_copy(update={"prometheus": at_url})
+        namespace = manifest.metadata.namespace or "default"
+        cluster = _cluster(kubeconfig)
+        observed = observe(
+            cluster, PrometheusSource, spec, core, namespace, memory, set(), when, currents
+        )
+        seen = dict(observed.observation.workloads)
+        problems = observed.problems
 
     _require_solver(solver.value)
     options = SolveOptions(solver=solver.value, time_limit=time_limit)
@@ -307,6 +325,8 @@ def plan(
         print_decision(decision, manifest.metadata.name, console)
     else:
         _emit(decision_dict(decision, manifest.metadata.name), output)
+    for problem in problems:
+        Console(stderr=True).print(f"[yellow]{escape(problem)}[/]", soft_wrap=True)
     if not decision.metrics_ok:
         missing = [i.name for i in decision.inputs if i.source != "observed"]
         Console(stderr=True).print(
@@ -621,6 +641,25 @@ def operator_command(
     _require_solver(settings.solver, "--solver / PEAKPILOT_SOLVER")
     _check_operator_inputs(settings)
     run(settings)
+
+
+def _cluster(kubeconfig: str | None) -> Kube | None:
+    """The cluster `plan --prometheus` reads replicas and Secrets from: --kubeconfig, else
+    $KUBECONFIG or ~/.kube/config when there is one; None (no cluster) otherwise."""
+    default = Path(os.environ.get("KUBECONFIG") or Path.home() / ".kube" / "config")
+    if kubeconfig is None and not default.is_file():
+        return None
+    from kubernetes import client
+
+    from peakpilot.kube import Kube, load_configuration
+
+    path = kubeconfig or str(default)
+    try:
+        configuration = load_configuration(path)
+    except Exception as exc:  # the client raises many kinds for a broken file; all are input
+        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+        _fail(InputError("--kubeconfig", [f"{path}: {reason}: give a readable kubeconfig file"]))
+    return Kube(client.ApiClient(configuration))
 
 
 def _check_operator_inputs(settings: OperatorSettings) -> None:

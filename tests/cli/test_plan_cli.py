@@ -9,6 +9,7 @@ The last one renders the table in-process, to feed it text no snapshot can produ
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -342,3 +343,27 @@ def test_table_prints_names_reasons_and_notes_literally() -> None:
     text = out.getvalue()
     assert error in text
     assert "PeakPilot plan for [bold]shop[/bold]" in text
+
+
+def test_prometheus_auth_from_the_policy_needs_the_cluster_its_secret_is_in(tmp_path: Path) -> None:
+    # `plan --prometheus` observes as the operator does: the policy's bearer token comes from its
+    # Secret. Without a cluster to read it from, the loads are missing (exit 3) and it says why.
+    def with_auth(doc: Any) -> None:
+        token = {"name": "prom-token", "key": "token"}
+        doc["spec"]["prometheus"] = {
+            "url": "http://unused:9090",
+            "auth": {"bearerTokenSecret": token},
+        }
+
+    policy = edited(POLICY, tmp_path, with_auth)
+    url = f"http://127.0.0.1:{_closed_port()}"
+    done = subprocess.run(
+        [sys.executable, "-m", "peakpilot.cli", "plan", str(policy), "--prometheus", url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "KUBECONFIG": str(tmp_path / "none")},
+    )
+    assert done.returncode == 3, done.stderr
+    assert "Secret" in done.stderr and "prom-token" in done.stderr and "--kubeconfig" in done.stderr

@@ -1,0 +1,212 @@
+"""Record one reconcile: the status (conditions, `lastPlan`), the Events and the metrics.
+
+Conditions keep their lastTransitionTime while their status holds, and an Event is posted when a
+condition enters a state with a new reason: repeating the same warning every interval would flood
+the namespace.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from peakpilot import telemetry
+from peakpilot.observe import Observed, Refused
+from peakpilot.report import binding_dict, iso
+from peakplan.controller import Decision, ForecastUse, Memory
+
+CONDITION_TYPES = ("Ready", "MetricsAvailable", "BudgetBinding", "FallbackActive", "Paused")
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+class Conditions:
+    """Builds status.conditions, keeping lastTransitionTime when a status does not change."""
+
+    def __init__(self, previous: list[dict[str, Any]] | None, generation: int | None, now: float):
+        self._previous = {c.get("type"): c for c in previous or []}
+        self._generation = generation
+        self._now = iso(now)
+        self.items: dict[str, dict[str, Any]] = {}
+
+    def set(self, kind: str, ok: bool | None, reason: str, message: str = "") -> None:
+        status = "Unknown" if ok is None else ("True" if ok else "False")
+        before = self._previous.get(kind) or {}
+        changed = before.get("status") != status
+        self.items[kind] = {
+            "type": kind,
+            "status": status,
+            "reason": reason,
+            "message": message[:1024],
+            "lastTransitionTime": self._now
+            if changed
+            else before.get("lastTransitionTime", self._now),
+            "observedGeneration": self._generation,
+        }
+
+    def as_list(self) -> list[dict[str, Any]]:
+        return [self.items[k] for k in CONDITION_TYPES if k in self.items]
+
+    def entered(self, kind: str, status: str) -> bool:
+        """Condition `kind` is now `status` with a reason it did not have before (an event's
+        worth: repeating the same warning every interval would flood the namespace)."""
+        now = self.items.get(kind)
+        if now is None or now["status"] != status:
+            return False
+        before = self._previous.get(kind) or {}
+        return (before.get("status"), before.get("reason")) != (status, now["reason"])
+
+
+def refused(conditions: Conditions, refusal: Refused) -> list[Event]:
+    """The conditions of a policy that is not planned; a Warning when Ready turns False."""
+    for kind, ok, reason, message in refusal.conditions:
+        conditions.set(kind, ok, reason, message)
+    if refusal.warning is None or not conditions.entered("Ready", "False"):
+        return []
+    return [Event("Warning", refusal.warning, conditions.items["Ready"]["message"])]
+
+
+def record(
+    conditions: Conditions,
+    decision: Decision,
+    observed: Observed,
+    problems: Sequence[str],
+    enforce: bool,
+    memory: Memory,
+    policy: tuple[str, str],
+) -> tuple[dict[str, Any], list[Event]]:
+    """The status fields of a planned policy (`lastPlan`; `conditions` is set) and its Events;
+    the metrics of `policy` (namespace, name) exported."""
+    export_metrics(*policy, decision, memory, decision.at)
+    plan = decision.plan
+    events: list[Event] = []
+    missing = [i for i in decision.inputs if i.source != "observed"]
+    if missing:
+        missing_text = "; ".join(f"{i.name}: {i.note}" for i in missing)
+        conditions.set("MetricsAvailable", False, "MetricsUnavailable", missing_text)
+        if conditions.entered("MetricsAvailable", "False"):
+            events.append(Event("Warning", "MetricsUnavailable", missing_text))
+    else:
+        conditions.set("MetricsAvailable", True, "AllLoadsRead")
+    if plan.binding:
+        parts = []
+        for b in plan.binding:
+            text = f"{b.constraint} limit {b.limit:g} binds (meeting every SLO needs {b.needed:g})"
+            if b.relax and b.relax.replicas:
+                gains = ", ".join(f"{k} +{v}" for k, v in b.relax.replicas.items())
+                text += f"; +{b.relax.amount:g} would buy {gains}"
+            parts.append(text)
+        conditions.set("BudgetBinding", True, "Binding", "; ".join(parts))
+    else:
+        conditions.set("BudgetBinding", False, "NotBinding")
+    fallbacks = []
+    if plan.solver.used_greedy:
+        fallbacks.append(f"greedy plan: {plan.solver.fallback_reason}")
+    fallbacks.extend(f"{i.name}: {i.note}" for i in missing)
+    if fallbacks:
+        reason = "GreedyPlan" if plan.solver.used_greedy else "MetricFallback"
+        conditions.set("FallbackActive", True, reason, "; ".join(fallbacks))
+        if plan.solver.used_greedy and conditions.entered("FallbackActive", "True"):
+            events.append(Event("Warning", "GreedyPlan", fallbacks[0]))
+    else:
+        conditions.set("FallbackActive", False, "None")
+    if not enforce:
+        conditions.set("Paused", True, "Preview", "spec.mode is Preview: planning, not applying")
+    elif observed.paused:
+        conditions.set("Paused", True, "WorkloadsPaused", ", ".join(observed.paused))
+    else:
+        conditions.set("Paused", False, "Active")
+    if problems:
+        conditions.set("Ready", False, "WorkloadProblems", "; ".join(problems))
+        if conditions.entered("Ready", "False"):
+            events.append(Event("Warning", "WorkloadProblems", "; ".join(problems)))
+    else:
+        conditions.set("Ready", True, "Reconciled", f"planned {len(plan.workloads)} workloads")
+    return {"lastPlan": last_plan(decision)}, events
+
+
+def _forecast_text(use: ForecastUse | None) -> str | None:
+    """One line for status: method, what set the demand, and the forecaster's own reason."""
+    if use is None:
+        return None
+    return f"{use.method}, demand from {use.basis}: {use.reason}"[:512]
+
+
+def last_plan(decision: Decision) -> dict[str, Any]:
+    plan = decision.plan
+    s = plan.solver
+    workloads = []
+    for d in plan.workloads:
+        given = decision.input(d.name)
+        workloads.append(
+            {
+                "name": d.name,
+                "current": d.current,
+                "desired": d.desired,
+                "load": round(given.demand, 3),
+                "utilization": round(d.utilization, 4) if math.isfinite(d.utilization) else None,
+                "costPerHour": round(d.cost_per_hour, 4),
+                "reason": (d.reason + (f"; {given.note}" if given.note else ""))[:512],
+                "limitedBy": d.limited_by,
+                "forecast": _forecast_text(given.forecast),
+                "surge": given.surge[:512] if given.surge else None,
+            }
+        )
+    binding = []
+    for b in plan.binding:
+        raw = binding_dict(b)
+        relax = raw.get("relax") or {}
+        binding.append(
+            {
+                "constraint": b.constraint,
+                "limit": raw["limit"],
+                "used": raw["used"],
+                "needed": raw["needed"],
+                "soft": b.soft,
+                "relaxBy": relax.get("by"),
+                "relaxGainPerHour": relax.get("gainPerHour"),
+                "relaxReplicas": relax.get("replicas"),
+            }
+        )
+    return {
+        "time": iso(decision.at),
+        "objective": round(plan.objective, 4),
+        "costPerHour": round(plan.cost_per_hour, 4),
+        "solver": {
+            "name": s.solver,
+            "status": s.status,
+            "seconds": round(s.seconds, 4),
+            "gap": round(s.gap, 6) if s.gap is not None else None,
+            "usedGreedy": s.used_greedy,
+            "fallbackReason": s.fallback_reason,
+        },
+        "workloads": workloads,
+        "binding": binding,
+        "notes": list(plan.notes),
+        # Workloads not planned (their replicas could not be read, and were never seen): why.
+        "leftOut": [{"name": n, "reason": why[:512]} for n, why in decision.left_out.items()],
+    }
+
+
+def export_metrics(
+    namespace: str, name: str, decision: Decision, memory: Memory, now: float
+) -> None:
+    plan = decision.plan
+    series = telemetry.series
+    series(telemetry.SOLVE_SECONDS, namespace, name).observe(plan.solver.seconds)
+    series(telemetry.SOLVE_GAP, namespace, name).set(plan.solver.gap or 0.0)
+    series(telemetry.FALLBACK, namespace, name).set(1.0 if plan.solver.used_greedy else 0.0)
+    series(telemetry.COST, namespace, name).set(plan.cost_per_hour)
+    for d in plan.workloads:
+        series(telemetry.DESIRED, namespace, name, d.name).set(d.desired)
+        series(telemetry.CURRENT, namespace, name, d.name).set(d.current)
+        last = memory.of(d.name).last_load_at
+        age = now - last if last is not None else float("inf")
+        series(telemetry.METRIC_AGE, namespace, name, d.name).set(age)
