@@ -62,11 +62,21 @@ WEB_CONFIG = (
 )
 
 
-def calm_policy(kube_api: EmulatedCluster, load: LoadExporter, url: str) -> PolicyProbe:
-    """A healthy policy in its own namespace: 100 rps on 4 replicas, which it keeps."""
+def calm_policy(
+    kube_api: EmulatedCluster, load: LoadExporter, prometheus: PrometheusServer
+) -> PolicyProbe:
+    """A healthy policy in its own namespace: 100 rps on 4 replicas, which it keeps.
+
+    Returns once Prometheus has scraped its load: before that scrape the calm policy would
+    rightly read its load as missing, and a short test would see that, not the fault's effect."""
     load.set_rate("steady", 100)  # ceil(100 / 32) = 4
     kube_api.create(deployment(CALM, "steady", 4))
-    kube_api.create(policy(CALM, "calm", url, [workload("steady")]))
+    kube_api.create(policy(CALM, "calm", prometheus.url, [workload("steady")]))
+    wait_until(
+        lambda: prometheus.query_value(load_query("steady")) == 100,
+        timeout=30,
+        what="Prometheus to scrape the calm policy's load",
+    )
     return PolicyProbe(kube_api, CALM, "calm")
 
 
@@ -133,7 +143,7 @@ def test_prometheus_faults_hold_the_workload_and_spare_other_policies(
     guarded = prometheus_factory(  # the real Prometheus, behind its own basic auth
         targets=[load_exporter.target], extra_args=[f"--web.config.file={web_config}"]
     )
-    calm = calm_policy(kube_api, load_exporter, prometheus.url)
+    calm = calm_policy(kube_api, load_exporter, prometheus)
     slow = RecordingProxy(prometheus.url).start()
     slow.delay = 3.0  # the policy's timeout is 0.5 s
     denied = RecordingProxy(prometheus.url).start()
@@ -225,7 +235,7 @@ def test_a_stale_sample_holds_the_workload(
     load_exporter: LoadExporter,
     peakpilot_factory: PeakPilotFactory,
 ) -> None:
-    calm = calm_policy(kube_api, load_exporter, prometheus.url)
+    calm = calm_policy(kube_api, load_exporter, prometheus)
     # The newest sample is 200-210 s old: past the 120 s limit, inside Prometheus' 5 min lookback,
     # so the instant query still answers (stamped with the evaluation time, not the sample's).
     end = math.floor((time.time() - 200) / 10) * 10
@@ -257,7 +267,7 @@ def test_api_errors_hold_the_workload_and_spare_other_policies(
     load_exporter: LoadExporter,
     peakpilot_factory: PeakPilotFactory,
 ) -> None:
-    calm = calm_policy(kube_api, load_exporter, prometheus.url)
+    calm = calm_policy(kube_api, load_exporter, prometheus)
     # Each app needs 13 replicas (400 rps) and runs 2: the operator wants to scale every one up.
     apps = ("conflicted", "broken", "forbidden", "nosecret")
     for app in apps:
@@ -370,7 +380,7 @@ def test_a_hung_api_server_is_bounded_by_the_request_timeout(
     load_exporter: LoadExporter,
     peakpilot_factory: PeakPilotFactory,
 ) -> None:
-    calm = calm_policy(kube_api, load_exporter, prometheus.url)
+    calm = calm_policy(kube_api, load_exporter, prometheus)
     load_exporter.set_rate("hung", 400)  # needs 13
     kube_api.create(deployment(NS, "hung", 2))
     # The interval (30 s: a 27 s deadline) outlasts the request timeout (read 15 s), so it is
@@ -406,7 +416,7 @@ def test_a_target_deleted_mid_cycle_or_without_scale_is_held(
     load_exporter: LoadExporter,
     peakpilot_factory: PeakPilotFactory,
 ) -> None:
-    calm = calm_policy(kube_api, load_exporter, prometheus.url)
+    calm = calm_policy(kube_api, load_exporter, prometheus)
     for app in ("checkout", "cart", "worker"):
         load_exporter.set_rate(app, 400)  # needs 13
     for app in ("checkout", "cart"):
@@ -469,7 +479,7 @@ def test_a_dropped_watch_is_watched_again(
     load_exporter: LoadExporter,
     peakpilot_factory: PeakPilotFactory,
 ) -> None:
-    calm = calm_policy(kube_api, load_exporter, prometheus.url)
+    calm = calm_policy(kube_api, load_exporter, prometheus)
     operator = peakpilot_factory()
     calm.wait_condition("MetricsAvailable", "True", timeout=40)
 
@@ -549,7 +559,7 @@ def test_two_replicas_one_acts_and_the_other_takes_over_when_it_dies(
     kube_api.create(
         {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": PEERING}}
     )
-    calm = calm_policy(kube_api, load_exporter, prometheus.url)
+    calm = calm_policy(kube_api, load_exporter, prometheus)
     load_exporter.set_rate("checkout", 400)  # needs 13
     kube_api.create(deployment(NS, "checkout", 2))
     kube_api.create(policy(NS, "peak", prometheus.url, [workload("checkout")]))
@@ -596,7 +606,7 @@ def test_the_solver_time_limit_and_an_unmeetable_budget_are_planned_and_said(
     load_exporter: LoadExporter,
     peakpilot_factory: PeakPilotFactory,
 ) -> None:
-    calm = calm_policy(kube_api, load_exporter, prometheus.url)
+    calm = calm_policy(kube_api, load_exporter, prometheus)
     # 20 latency SLOs under one cost budget: HiGHS needs more than the 10 ms it is given.
     big = [f"svc{i}" for i in range(20)]
     for i, app in enumerate(big):
