@@ -111,7 +111,7 @@ bench: $(STAMP) prometheus
 	$(PY) bench/reaction.py    # real Prometheus + API emulator + operator process; ~6 min
 
 crd: $(STAMP)
-	$(BIN)/peakpilot crd
+	$(BIN)/peakpilot crd --write
 
 # From the "# --" comments in charts/peakpilot/values.yaml (tests/chart/test_chart_docs.py checks).
 chart-docs: $(STAMP)

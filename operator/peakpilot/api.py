@@ -569,6 +569,9 @@ class OnMetricFailure(SpecModel):
 
 
 class ScalingPolicySpec(SpecModel):
+    """The workloads PeakPilot sizes together, their SLOs and prices, the shared budget, the
+    calendar of known peaks, and how fast replicas may change."""
+
     mode: Literal["Enforce", "Preview", "Off"] = Field(
         default="Enforce",
         description="Enforce: patch /scale; Preview: plan and status only; Off: do nothing.",
@@ -722,12 +725,48 @@ class LastPlan(ApiModel):
     )
 
 
+class PolicySummary(ApiModel):
+    """The figures `kubectl get sp` shows: totals over the last plan, and the policy's state."""
+
+    workloads: int | None = Field(default=None, description="Workloads in the last plan.")
+    desired_replicas: int | None = Field(
+        default=None, description="Replicas the last plan wants, summed over its workloads."
+    )
+    current_replicas: int | None = Field(
+        default=None, description="Replicas the workloads had when planned, summed."
+    )
+    cost_per_hour: float | None = Field(
+        default=None, description="Running cost of the desired replicas per hour."
+    )
+    budget_per_hour: float | None = Field(
+        default=None, description="spec.budget.maxCostPerHour, when set."
+    )
+    binding: str | None = Field(
+        default=None,
+        description="The shared limits that bind, comma-separated (cost, cpu, memory), or none.",
+    )
+    fallback: bool | None = Field(
+        default=None,
+        description="A fallback is active: the greedy plan, or a load not read (FallbackActive).",
+    )
+    paused: bool | None = Field(
+        default=None,
+        description="Nothing is applied: Preview or Off mode, the pause annotation, or paused "
+        "workloads (the Paused condition).",
+    )
+
+
 class ScalingPolicyStatus(ApiModel):
+    """What PeakPilot observed and decided: conditions, a summary, and the last plan."""
+
     observed_generation: int | None = Field(default=None, description="Generation last reconciled.")
     conditions: list[Condition] = Field(
         default_factory=list,
         description="Ready, MetricsAvailable, BudgetBinding, FallbackActive, Paused.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    summary: PolicySummary | None = Field(
+        default=None, description="Totals and state for `kubectl get` (its printer columns)."
     )
     last_plan: LastPlan | None = Field(default=None, description="The most recent plan.")
 

@@ -83,18 +83,46 @@ def _root(
 
 @app.command()
 def crd(
-    root: Annotated[Path, typer.Option(help="Repository root to write into.")] = Path("."),
+    write: Annotated[
+        bool,
+        typer.Option("--write", help="Update the repository's crds/ and charts/peakpilot/crds/."),
+    ] = False,
     check: Annotated[
-        bool, typer.Option("--check", help="Only check the committed files are up to date.")
+        bool,
+        typer.Option("--check", help="Exit 1 when the repository's copies are out of date."),
     ] = False,
 ) -> None:
-    """Write the ScalingPolicy CRD (crds/ and the Helm chart) from the API models."""
-    from peakpilot.crd import stale_crds, write_crds
+    """Print the ScalingPolicy CRD (YAML) generated from the API models.
 
+    --write and --check work on the PeakPilot repository holding the current directory.
+    """
+    from peakpilot.crd import find_repository, render_crd, stale_crds, write_crds
+
+    if write and check:
+        _fail(InputError("arguments", ["give --write or --check, not both"]))
+    if not (write or check):
+        typer.echo(render_crd(), nl=False)
+        return
+    option = "--write" if write else "--check"
+    here = Path.cwd()
+    root = find_repository(here)
+    if root is None:
+        _fail(
+            InputError(
+                option,
+                [
+                    f"{here} is not inside the PeakPilot repository (no pyproject.toml and "
+                    "operator/peakpilot/api.py here or above): run it in a clone, or "
+                    "`peakpilot crd > FILE` for the YAML"
+                ],
+            )
+        )
     if check:
         stale = stale_crds(root)
         for path in stale:
-            typer.echo(f"{path} is out of date: run `peakpilot crd` (or `make crd`)", err=True)
+            typer.echo(
+                f"{path} is out of date: run `peakpilot crd --write` (or `make crd`)", err=True
+            )
         raise typer.Exit(1 if stale else 0)
     for path in write_crds(root):
         typer.echo(f"wrote {path}")

@@ -164,7 +164,11 @@ def build_crd() -> dict[str, Any]:
     """The CustomResourceDefinition object."""
     status = openapi_schema(api.ScalingPolicyStatus)
     # Kopf may keep its own bookkeeping under status.kopf; keep it rather than prune it.
-    status["properties"]["kopf"] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    status["properties"]["kopf"] = {
+        "type": "object",
+        "description": "Kopf's own bookkeeping (the operator framework); not for users.",
+        "x-kubernetes-preserve-unknown-fields": True,
+    }
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -194,9 +198,9 @@ def build_crd() -> dict[str, Any]:
                             "shared budget, ahead of known peaks.",
                             "required": ["spec"],
                             "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
+                                "apiVersion": {"type": "string", "description": API_VERSION},
+                                "kind": {"type": "string", "description": KIND},
+                                "metadata": {"type": "object", "description": METADATA},
                                 "spec": openapi_schema(api.ScalingPolicySpec),
                                 "status": status,
                             },
@@ -208,17 +212,48 @@ def build_crd() -> dict[str, Any]:
     }
 
 
+# The root fields the API server owns, described as `kubectl explain` describes them elsewhere.
+API_VERSION = (
+    "Versioned schema of this representation of an object: peakpilot.io/v1alpha1. More info: "
+    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources"
+)
+KIND = (
+    "The REST resource this object represents: ScalingPolicy. More info: "
+    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds"
+)
+METADATA = (
+    "Standard object metadata. More info: "
+    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"
+)
+
+
 def _printer_columns() -> list[dict[str, Any]]:
+    """`kubectl get sp`: totals against the budget and readiness, as the HPA and KEDA show them;
+    `-o wide` (priority 1) adds the mode, metrics, binding limits, fallback and pause."""
+
     def condition(kind: str) -> str:
         return f'.status.conditions[?(@.type=="{kind}")].status'
 
+    def column(name: str, kind: str, path: str, about: str, wide: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": name, "type": kind, "jsonPath": path, "description": about}
+        if wide:
+            out["priority"] = 1
+        return out
+
+    summary = ".status.summary."
     return [
-        {"name": "Mode", "type": "string", "jsonPath": ".spec.mode"},
-        {"name": "Ready", "type": "string", "jsonPath": condition("Ready")},
-        {"name": "Metrics", "type": "string", "jsonPath": condition("MetricsAvailable")},
-        {"name": "Budget-Binding", "type": "string", "jsonPath": condition("BudgetBinding")},
-        {"name": "Cost/h", "type": "number", "jsonPath": ".status.lastPlan.costPerHour"},
-        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        column("Workloads", "integer", summary + "workloads", "Workloads in the last plan."),
+        column("Desired", "integer", summary + "desiredReplicas", "Replicas wanted, in total."),
+        column("Current", "integer", summary + "currentReplicas", "Replicas when planned, total."),
+        column("Cost/h", "number", summary + "costPerHour", "Cost per hour of the plan."),
+        column("Budget/h", "number", summary + "budgetPerHour", "spec.budget.maxCostPerHour."),
+        column("Ready", "string", condition("Ready"), "The Ready condition."),
+        column("Age", "date", ".metadata.creationTimestamp", "Time since creation."),
+        column("Mode", "string", ".spec.mode", "Enforce, Preview or Off.", wide=True),
+        column("Metrics", "string", condition("MetricsAvailable"), "Every load read.", wide=True),
+        column("Binding", "string", summary + "binding", "Shared limits that bind.", wide=True),
+        column("Fallback", "boolean", summary + "fallback", "A fallback is active.", wide=True),
+        column("Paused", "boolean", summary + "paused", "Nothing is applied.", wide=True),
     ]
 
 
@@ -232,6 +267,18 @@ class _Dumper(yaml.SafeDumper):
 def render_crd() -> str:
     body = yaml.dump(build_crd(), Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=True)
     return HEADER + body
+
+
+# What marks the repository's root: the models the CRD comes from, beside the project file.
+REPOSITORY_MARKERS = (Path("pyproject.toml"), Path("operator/peakpilot/api.py"))
+
+
+def find_repository(start: Path) -> Path | None:
+    """The PeakPilot repository holding `start` (it or a parent), or None outside one."""
+    for folder in (start, *start.parents):
+        if all((folder / marker).is_file() for marker in REPOSITORY_MARKERS):
+            return folder
+    return None
 
 
 def write_crds(root: Path) -> list[Path]:

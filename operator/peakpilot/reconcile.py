@@ -76,7 +76,9 @@ def reconcile(
 
     read = read_policy(body, allowed)
     if isinstance(read, Refused):
-        return finish(read.outcome, record.refused(conditions, read))
+        refused = record.refused(conditions, read)
+        status["summary"] = record.summary(None, conditions, None)
+        return finish(read.outcome, refused)
     spec, policy = read
     observed = observe(kube, metrics, spec, policy, namespace, state.memory, state.warmed, now)
     decision = decide(policy, observed.observation, state.memory, options)
@@ -91,6 +93,8 @@ def reconcile(
         conditions, decision, observed, problems, enforce, state.memory, (namespace, name)
     )
     status.update(fields)
+    budget = spec.budget.max_cost_per_hour if spec.budget else None
+    status["summary"] = record.summary(decision, conditions, budget)
     return finish("ok" if not problems else "error", events + recorded, decision)
 
 

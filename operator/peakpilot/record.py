@@ -210,3 +210,33 @@ def export_metrics(
         last = memory.of(d.name).last_load_at
         age = now - last if last is not None else float("inf")
         series(telemetry.METRIC_AGE, namespace, name, d.name).set(age)
+
+
+def summary(
+    decision: Decision | None, conditions: Conditions, budget_per_hour: float | None
+) -> dict[str, Any]:
+    """status.summary, what `kubectl get sp` shows: the plan's totals and the policy's state.
+    Every key is written (None when there is no plan) because status is merge-patched: a key
+    left out would keep a stale figure from an earlier plan."""
+
+    def true(kind: str) -> bool:
+        return (conditions.items.get(kind) or {}).get("status") == "True"
+
+    out: dict[str, Any] = {
+        "workloads": None,
+        "desiredReplicas": None,
+        "currentReplicas": None,
+        "costPerHour": None,
+        "budgetPerHour": budget_per_hour,
+        "binding": None,
+        "fallback": true("FallbackActive"),
+        "paused": true("Paused"),
+    }
+    if decision is not None:
+        plan = decision.plan
+        out["workloads"] = len(plan.workloads)
+        out["desiredReplicas"] = sum(d.desired for d in plan.workloads)
+        out["currentReplicas"] = sum(d.current for d in plan.workloads)
+        out["costPerHour"] = round(plan.cost_per_hour, 4)
+        out["binding"] = ",".join(b.constraint for b in plan.binding) or "none"
+    return out

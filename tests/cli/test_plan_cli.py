@@ -1,4 +1,4 @@
-"""`peakpilot plan` (and `crd --check`, `--version`) end to end, through the real entry point.
+"""`peakpilot plan` (and `crd`, `--version`) end to end, through the real entry point.
 
 The tests run `python -m peakpilot.cli` in a subprocess from the repository root, on the shop
 example or on copies of it changed in one place, and check the output and the exit code:
@@ -324,6 +324,55 @@ def test_invalid_snapshot_exits_2_naming_the_field(
 def test_crd_check_passes_on_the_repository() -> None:
     done = peakpilot("crd", "--check")
     assert done.returncode == 0, done.stderr
+
+
+def crd_in(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        # -P: the folder is not on sys.path (a fake operator/peakpilot/ there would shadow).
+        [sys.executable, "-P", "-m", "peakpilot.cli", "crd", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_crd_prints_the_yaml_and_writes_nothing(tmp_path: Path) -> None:
+    done = crd_in(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (ROOT / "crds" / "scalingpolicies.peakpilot.io.yaml").read_text()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("option", ["--write", "--check"])
+def test_crd_write_or_check_outside_the_repository_refuses_in_one_line(
+    tmp_path: Path, option: str
+) -> None:
+    done = crd_in(tmp_path, option)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[1:] == [
+        f"  - {tmp_path} is not inside the PeakPilot repository (no pyproject.toml and "
+        "operator/peakpilot/api.py here or above): run it in a clone, or `peakpilot crd > FILE` "
+        "for the YAML"
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_crd_write_updates_the_repository_from_a_subfolder_and_check_agrees(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "operator" / "peakpilot").mkdir(parents=True)
+    (tmp_path / "operator" / "peakpilot" / "api.py").write_text("")
+    (tmp_path / "pyproject.toml").write_text("")
+    assert crd_in(tmp_path, "--check").returncode == 1  # no copies yet
+    done = crd_in(tmp_path / "operator", "--write")
+    assert done.returncode == 0, done.stderr
+    expected = (ROOT / "crds" / "scalingpolicies.peakpilot.io.yaml").read_text()
+    for rel in ("crds", "charts/peakpilot/crds"):
+        assert (tmp_path / rel / "scalingpolicies.peakpilot.io.yaml").read_text() == expected
+    assert crd_in(tmp_path / "operator", "--check").returncode == 0
+    assert not (tmp_path / "operator" / "crds").exists()
 
 
 def test_version() -> None:

@@ -113,8 +113,15 @@ def test_preview_ownership_invalid_spec_and_budget_side_by_side(
     catalog = budget.planned("catalog") or {}
     assert catalog["limitedBy"] == "budget:cost" and "squeezed" in catalog["reason"]
     assert plan["solver"]["name"] == "highs" and plan["solver"]["status"] == "optimal"
+    # What `kubectl get sp` shows (the CRD's printer columns read status.summary).
+    summary = budget.status()["summary"]
+    assert (summary["workloads"], summary["budgetPerHour"], summary["binding"]) == (2, 20, "cost")
+    assert summary["desiredReplicas"] == 13 + 7 and summary["costPerHour"] == 20
+    assert (summary["fallback"], summary["paused"]) == (False, False)
+    assert preview.status()["summary"]["paused"] is True
 
     # -- the invalid policy kept failing quietly while the others were reconciled.
+    assert broken.status()["summary"].get("desiredReplicas") is None  # no plan, no figures
     assert broken.condition("Ready") == invalid | {"observedGeneration": 1}
     assert [e["reason"] for e in broken.events()] == ["InvalidSpec"]
     assert scale_patches(kube_api, "broken") == []

@@ -435,6 +435,36 @@ def test_printer_column_points_into_the_schema(column: dict[str, Any]) -> None:
     assert node.get("type") in COLUMN_TYPES[column["type"]], (path, node)
 
 
+def test_kubectl_get_shows_totals_and_wide_adds_binding_fallback_and_pause() -> None:
+    columns = VERSION["additionalPrinterColumns"]
+    default = [c["name"] for c in columns if not c.get("priority")]
+    wide = [c["name"] for c in columns if c.get("priority", 0) > 0]
+    assert default == ["Workloads", "Desired", "Current", "Cost/h", "Budget/h", "Ready", "Age"]
+    assert wide == ["Mode", "Metrics", "Binding", "Fallback", "Paused"]
+
+
+def _undescribed(node: dict[str, Any], path: str) -> Iterator[str]:
+    """Every property below `node` (through list items and map values) without a description."""
+    for name, child in node.get("properties", {}).items():
+        if not child.get("description", "").strip():
+            yield f"{path}.{name}"
+        yield from _undescribed(child, f"{path}.{name}")
+    for key, suffix in (("items", "[]"), ("additionalProperties", "{}")):
+        child = node.get(key)
+        if isinstance(child, dict):
+            yield from _undescribed(child, path + suffix)
+
+
+def test_kubectl_explain_has_text_for_every_field() -> None:
+    assert SCHEMA.get("description")
+    assert list(_undescribed(SCHEMA, "scalingpolicy")) == []
+
+
+def test_the_description_walk_finds_a_field_without_text() -> None:
+    bare = {"properties": {"spec": {"description": "x", "items": {"properties": {"a": {}}}}}}
+    assert list(_undescribed(bare, "sp")) == ["sp.spec[].a"]
+
+
 # ---------------------------------------------------------------------------------------------
 # 3. CEL: compiles, references bounded fields only, agrees with Python, affordable
 

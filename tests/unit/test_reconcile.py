@@ -175,6 +175,48 @@ def test_preview_plans_without_writing_and_says_so() -> None:
     assert outcome.status["lastPlan"]["workloads"][0]["desired"] == 25
 
 
+def test_the_summary_totals_the_plan_for_kubectl_get() -> None:
+    cluster = FakeCluster({"web": 2, "api": 2})
+    prom = FakePrometheus({"web": 200.0, "api": 40.0})
+    priced = body("web", "api", budget={"maxCostPerHour": 5.0})
+    for w in priced["spec"]["workloads"]:
+        w["cost"] = {"perReplicaHour": 0.25}
+    outcome = run(cluster, prom, priced)
+    # 30 replicas at 0.25/h would cost 7.5/h: the 5/h budget binds, 20 replicas are planned.
+    assert outcome.status["summary"] == {
+        "workloads": 2,
+        "desiredReplicas": 20,
+        "currentReplicas": 4,
+        "costPerHour": 5.0,
+        "budgetPerHour": 5.0,
+        "binding": "cost",
+        "fallback": False,
+        "paused": False,
+    }
+    free = run(FakeCluster({"web": 25}), FakePrometheus({"web": None}), body("web"))
+    assert free.status["summary"] == {
+        "workloads": 1,
+        "desiredReplicas": 25,
+        "currentReplicas": 25,
+        "costPerHour": 0.0,
+        "budgetPerHour": None,
+        "binding": "none",
+        "fallback": True,  # the load was not read
+        "paused": False,
+    }
+
+
+def test_a_policy_not_planned_clears_the_summary_figures_and_shows_pause() -> None:
+    cluster, prom = FakeCluster({"web": 2}), FakePrometheus({"web": 200.0})
+    off = run(cluster, prom, body("web", mode="Off")).status["summary"]
+    # Every key present: status is merge-patched, so a missing key would keep a stale figure.
+    assert off == dict.fromkeys(off, None) | {"fallback": False, "paused": True}
+    assert set(off) == {f.alias for f in api.PolicySummary.model_fields.values()}
+    bad = body("web")
+    bad["spec"]["workloads"][0]["minReplicas"] = -1
+    assert run(cluster, prom, bad).status["summary"]["paused"] is False
+
+
 def test_a_failed_scale_write_is_reported_and_does_not_use_up_the_rate_limit() -> None:
     # At most +4 pods per 60 s. The first write fails: the retry 15 s later has the whole +4.
     up = {"policies": [{"type": "Pods", "value": 4, "periodSeconds": 60}]}
