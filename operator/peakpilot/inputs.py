@@ -18,6 +18,7 @@ from peakpilot.documents import (
     load_document,
 )
 from peakpilot.times import check_time
+from peakpilot.units import MAX_LOAD
 
 __all__ = ["InputError", "Snapshot", "WorkloadSample", "load_policy", "load_snapshot"]
 
@@ -41,9 +42,6 @@ class _SnapshotModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
-# Loads a decision can size for: far above any real service, far below what overflows the
-# objective (price x replicas + priority x load).
-MAX_LOAD = 1e9
 MAX_REPLICAS = 2**31 - 1  # /scale replicas is an int32
 
 

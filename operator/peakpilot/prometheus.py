@@ -1,5 +1,6 @@
-"""Load from Prometheus, checked strictly: an empty, NaN, infinite, negative or stale result is a
-failure (MetricError), never a zero, so a broken query can never scale a workload down.
+"""Load from Prometheus, checked strictly: an empty, NaN, infinite, negative, too large (above
+units.MAX_LOAD) or stale result is a failure (MetricError), never a zero, so a broken query can
+never scale a workload down.
 
 The adapter is also a trust boundary. A policy author picks the URL (within the operator's
 allow-list) and the operator adds credentials from Secrets, so what comes back is foreign: a
@@ -27,6 +28,7 @@ import requests
 import urllib3.exceptions
 
 from peakpilot.promql import newest_sample_query
+from peakpilot.units import MAX_LOAD
 
 MAX_ANSWER_BYTES = 16 * 1024 * 1024  # a 10,000-point range answer is about 1 MiB
 MAX_EXCERPT = 200  # characters of a Prometheus error message shown in status
@@ -267,7 +269,7 @@ class PrometheusSource:
                 t, value = float(item[0]), float(item[1])
             except (TypeError, ValueError, IndexError):
                 continue
-            if math.isfinite(value) and value >= 0:
+            if math.isfinite(value) and 0 <= value <= MAX_LOAD:
                 points.append((t, value))
         return points
 
@@ -376,6 +378,11 @@ def check_instant(query: str, result: Any, at: float, max_age: float) -> float:
         raise MetricError(f"the value is {shown[:8]} (e.g. a division by zero): {query}")
     if value < 0:
         raise MetricError(f"the value {value:g} is negative; load must be >= 0: {query}")
+    if value > MAX_LOAD:  # the core would plan absurd counts, or overflow (1.7e308 did)
+        raise MetricError(
+            f"the value {value:g} is above {MAX_LOAD:g}, the largest load (requests/s) PeakPilot "
+            f"plans for; check the query's units: {query}"
+        )
     if at - stamp > max_age:
         raise MetricError(f"the value is {at - stamp:.0f}s old (stale): {query}")
     return value

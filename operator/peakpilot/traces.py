@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from peakpilot.documents import TRACE_LIMIT, InputError, read_text
-from peakpilot.inputs import MAX_LOAD
+from peakpilot.units import MAX_LOAD
 from peakplan.trace import Trace, parse_trace
 
 

@@ -9,6 +9,9 @@ DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$"
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
 _DURATION_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 MAX_DURATION = 1e9  # seconds: no lead time, window or history is longer; inf never gets through
+# Requests/s a decision can size for (snapshots, traces, Prometheus answers): far above any real
+# service, far below what overflows the objective (price x replicas + priority x load).
+MAX_LOAD = 1e9
 
 # The API server's own quantity grammar (k8s.io/apimachinery resource.Quantity).
 QUANTITY_PATTERN = (

@@ -150,7 +150,7 @@ def test_prometheus_faults_hold_the_workload_and_spare_other_policies(
     denied.status = 403  # e.g. kube-rbac-proxy in front of Prometheus
     try:
         # Each app would need 2 replicas (40 rps) and runs 13: any load read scales it down.
-        apps = ("slow", "denied", "unauthorized", "empty", "nan")
+        apps = ("slow", "denied", "unauthorized", "empty", "nan", "huge")
         for app in apps:
             load_exporter.set_rate(app, 40)
             kube_api.create(deployment(NS, app, 13))
@@ -180,6 +180,15 @@ def test_prometheus_faults_hold_the_workload_and_spare_other_policies(
                 prometheus.url,
                 [workload("nan", query=f"{load_query('nan')} * 0 / 0")],
             ),
+            # A finite load no service has (4e301 rps; 1.7e308 crashed the planner): its
+            # history, read to warm the forecast, is as unusable as the live value.
+            "huge": policy(
+                NS,
+                "huge",
+                prometheus.url,
+                [workload("huge", query=f"{load_query('huge')} * 1e300")],
+                forecast={"method": "auto", "history": "10m"},
+            ),
         }
         specs["slow"]["spec"]["prometheus"]["timeout"] = "500ms"
         for spec in specs.values():
@@ -193,6 +202,7 @@ def test_prometheus_faults_hold_the_workload_and_spare_other_policies(
             "unauthorized": "401",
             "empty": "returned no series",
             "nan": "NaN",
+            "huge": "is above 1e+09, the largest load (requests/s) PeakPilot plans for",
         }
         for app, probe in probes.items():
             probe.wait_condition("MetricsAvailable", "False", "MetricsUnavailable")
@@ -217,7 +227,7 @@ def test_prometheus_faults_hold_the_workload_and_spare_other_policies(
             "prom-basic",
             {"data": {"password": base64.b64encode(b"test").decode()}},
         )
-        for app in ("empty", "nan"):
+        for app in ("empty", "nan", "huge"):
             fixed = {"spec": {"workloads": [workload(app)]}}
             kube_api.patch(GROUP_VERSION, PLURAL, NS, app, fixed)
         # (once its load is read)

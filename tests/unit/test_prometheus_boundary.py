@@ -3,9 +3,18 @@ staleness check), the operator's URL allow-list, and the scrubbing of texts for 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from peakpilot.prometheus import AllowList, PrometheusSettings, safe_url, scrub
+from peakpilot.prometheus import (
+    AllowList,
+    MetricError,
+    PrometheusSettings,
+    check_instant,
+    safe_url,
+    scrub,
+)
 from peakpilot.promql import newest_sample_query, selectors
 
 SELECTORS = {
@@ -85,3 +94,28 @@ def test_safe_url_drops_user_info_query_and_fragment() -> None:
         "https://prom.example:8443/base"
     )
     assert safe_url("http://[::1]:9090") == "http://[::1]:9090"
+
+
+def _vector(value: str, at: float = 1000.0) -> list[dict[str, Any]]:
+    return [{"metric": {}, "value": [at, value]}]
+
+
+@pytest.mark.parametrize("value", ["1e9", "0", "123.5"])
+def test_a_load_up_to_the_limit_is_read(value: str) -> None:
+    assert check_instant("q", _vector(value), 1000.0, 120) == float(value)
+
+
+@pytest.mark.parametrize("value", ["1.000001e9", "1e15", "1e300", "1.7e308"])
+def test_a_load_above_the_limit_is_a_metric_error_naming_the_limit(value: str) -> None:
+    # 1.7e308 crashed the core's planner; 1e15 planned absurd replica counts.
+    limit = r"is above 1e\+09, the largest load .* check the query's units"
+    with pytest.raises(MetricError, match=limit):
+        check_instant("sum(x) * 1e300", _vector(value), 1000.0, 120)
+
+
+@pytest.mark.parametrize(
+    ("value", "why"), [("NaN", "NaN"), ("+Inf", "Inf"), ("-1", "negative"), ("x", "not a number")]
+)
+def test_a_load_that_is_no_load_is_a_metric_error(value: str, why: str) -> None:
+    with pytest.raises(MetricError, match=why):
+        check_instant("q", _vector(value), 1000.0, 120)
