@@ -27,6 +27,8 @@ from peakpilot import api, telemetry
 from peakpilot.kube import PAUSED_ANNOTATION, Kube, KubeError, load_configuration
 from peakpilot.peering import (
     DEFAULT_LIFETIME,
+    MAX_LIFETIME,
+    MIN_LIFETIME,
     Guard,
     PeeringError,
     check,
@@ -110,6 +112,14 @@ class OperatorSettings:
             out.append(("solver", f"{self.solver!r} is no solver: use highs or cbc"))
         if not (math.isfinite(self.time_limit) and 0 < self.time_limit <= 3600):
             out.append(("time_limit", f"{self.time_limit} seconds: use a number in (0, 3600]"))
+        if not MIN_LIFETIME <= self.peering_lifetime <= MAX_LIFETIME:
+            out.append(
+                (
+                    "peering_lifetime",
+                    f"{self.peering_lifetime} seconds: use {MIN_LIFETIME} to {MAX_LIFETIME} "
+                    "(Kopf refreshes each record 5-10 s before it expires)",
+                )
+            )
         if self.log_format not in ("json", "plain"):
             out.append(("log_format", f"{self.log_format!r}: use json or plain"))
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
@@ -404,13 +414,6 @@ def _peering_guard(settings: OperatorSettings, kube: Kube, identity: str) -> Gua
     """Check the peering object(s) before Kopf starts (exit 2 on a duplicate priority or a
     missing object), then keep checking while it runs."""
     assert settings.peering is not None
-    if settings.peering_lifetime < 5:
-        _exit_invalid(
-            ValueError(
-                f"PEAKPILOT_PEERING_LIFETIME={settings.peering_lifetime}: must be at least 5 "
-                "seconds (Kopf refreshes each record 5-10 s before it expires)"
-            )
-        )
     priority = priority_of(identity)
     where = objects(settings.peering, () if settings.all_namespaces else settings.namespaces)
 

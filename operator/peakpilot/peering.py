@@ -24,6 +24,8 @@ from typing import Any
 
 log = logging.getLogger("peakpilot.peering")
 DEFAULT_LIFETIME = 60  # seconds a replica's record counts as live (Kopf's default)
+MIN_LIFETIME = 5  # Kopf refreshes a record 5-10 s before it expires
+MAX_LIFETIME = 3600  # a standby never waits more than an hour for a dead replica's record
 
 
 class PeeringError(Exception):
@@ -63,11 +65,12 @@ def peers(status: Mapping[str, Any], now: datetime.datetime) -> list[Peer]:
             seen = record.get("lastseen")
             lastseen = datetime.datetime.fromisoformat(seen) if seen else now
             priority = int(record.get("priority", 0))
-        except (TypeError, ValueError):
+            if lastseen.tzinfo is None:
+                lastseen = lastseen.replace(tzinfo=datetime.UTC)
+            live = lastseen + lifetime > now
+        except (TypeError, ValueError, OverflowError):  # a record Kopf did not write: not a peer
             continue
-        if lastseen.tzinfo is None:
-            lastseen = lastseen.replace(tzinfo=datetime.UTC)
-        found.append(Peer(str(identity), priority, lastseen + lifetime > now))
+        found.append(Peer(str(identity), priority, live))
     return found
 
 

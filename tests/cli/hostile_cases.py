@@ -518,6 +518,30 @@ CASES: list[Case] = [
         "--kubeconfig",
     ),
     Case("operator-prometheus-url", operator("--prometheus-url", "not a url"), "--prometheus-url"),
+    Case(
+        "operator-prometheus-urls-env",
+        operator(),
+        "PEAKPILOT_PROMETHEUS_URLS",
+        {"PEAKPILOT_PROMETHEUS_URLS": "http://prometheus:9090,ftp://x"},
+    ),
+    Case(
+        "operator-peering-lifetime-abc",
+        operator("--peering", "peakpilot"),
+        "PEAKPILOT_PEERING_LIFETIME",
+        {"PEAKPILOT_PEERING_LIFETIME": "abc"},
+    ),
+    Case(  # was refused only once connected, and only with --peering
+        "operator-peering-lifetime-short",
+        operator(),
+        "PEAKPILOT_PEERING_LIFETIME",
+        {"PEAKPILOT_PEERING_LIFETIME": "3"},
+    ),
+    Case(  # overflowed Kopf's timedelta
+        "operator-peering-lifetime-huge",
+        operator("--peering", "peakpilot"),
+        "PEAKPILOT_PEERING_LIFETIME",
+        {"PEAKPILOT_PEERING_LIFETIME": "99999999999999999999"},
+    ),
 ]
 # The 5000-digit snapshot integer is text, not a value yaml.safe_dump can write.
 CASES[[c.name for c in CASES].index("snapshot-5000-digit-int")] = Case(

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from peakpilot.operator import OperatorSettings
 from peakpilot.peering import (
     PeeringError,
     PeeringObject,
@@ -45,6 +46,8 @@ def test_only_live_other_peers_of_equal_priority_are_duplicates() -> None:
         "other": {"priority": p + 1, "lifetime": 60, "lastseen": seen(1)},
         "junk": "not a record",
         "bad": {"priority": "x"},
+        "forever": {"priority": p, "lifetime": 10**30, "lastseen": seen(1)},  # OverflowError
+        "far": {"priority": p, "lifetime": 10**12, "lastseen": seen(1)},  # past year 9999
     }
     assert duplicates(status, "me", p) == ["twin"]
 
@@ -59,3 +62,25 @@ def test_check_refuses_a_missing_object_and_a_duplicate() -> None:
         check(lambda _: twin, where, "me", 1)
     check(lambda _: twin, where, "me", 2)  # a different priority: fine
     assert [str(o) for o in objects("pp", ["a", "b"])] == ["KopfPeering a/pp", "KopfPeering b/pp"]
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("abc", "'abc' is not an integer"),
+        ("3", "3 seconds: use 5 to 3600"),
+        ("3601", "3601 seconds: use 5 to 3600"),
+        ("99999999999999999999", "99999999999999999999 seconds: use 5"),  # Kopf overflowed
+    ],
+)
+def test_the_peering_lifetime_is_checked_at_start_with_or_without_peering(
+    monkeypatch: pytest.MonkeyPatch, value: str, problem: str
+) -> None:
+    monkeypatch.setenv("PEAKPILOT_PEERING_LIFETIME", value)
+    with pytest.raises(ValueError, match=f"^PEAKPILOT_PEERING_LIFETIME: {problem}"):
+        OperatorSettings.from_env()
+
+
+def test_a_peering_lifetime_in_range_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PEAKPILOT_PEERING_LIFETIME", "3600")
+    assert OperatorSettings.from_env().peering_lifetime == 3600
