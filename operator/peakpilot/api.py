@@ -50,6 +50,10 @@ MAX_REPLICAS = 100_000
 MAX_CAPACITY = 1e9  # requests/s per replica
 MIN_CAPACITY = 1e-6
 MAX_PRICE = 1e6  # per replica-hour
+# priority is a weight; a bounded ratio between the highest and the lowest keeps the integer
+# program's coefficients within what a MILP solver handles exactly.
+MIN_PRIORITY, MAX_PRIORITY = 1e-3, 1e3
+MAX_VALUE_PER_REQUEST = 1e3  # money per request
 MAX_COST_PER_HOUR = 1e12
 MAX_LATENCY_MS = 3_600_000.0  # an hour
 MAX_WORKERS = 10_000  # parallel workers one replica runs: capacityPerReplica x serviceTimeMs / 1000
@@ -358,9 +362,20 @@ class WorkloadSpec(SpecModel):
     )
     priority: float = Field(
         default=1.0,
+        ge=MIN_PRIORITY,
+        le=MAX_PRIORITY,
+        description="A weight (no unit, default 1): when a shared budget binds, workloads with a "
+        "higher priority keep their SLO first. Without a binding budget every workload gets the "
+        "fewest replicas that meet its SLO, whatever its priority.",
+    )
+    value_per_request: float | None = Field(
+        default=None,
         ge=0,
-        description="Money per hour one request/s outside the SLO is worth; higher is protected "
-        "first.",
+        le=MAX_VALUE_PER_REQUEST,
+        description="Opt-in: money one request served inside the SLO is worth (same currency as "
+        "cost.perReplicaHour). When set, the workload gets replicas only while the load they "
+        "keep inside the SLO is worth more than they cost, even below its SLO and without a "
+        "budget. Unset (the default): SLO first.",
     )
     cost: CostSpec | None = Field(default=None, description="Price of a replica (default 0).")
     resources: ResourceSpec | None = Field(
@@ -700,7 +715,9 @@ class BindingStatus(ApiModel):
     soft: bool = Field(default=False, description="The floors alone exceed the limit.")
     relax_by: float | None = Field(default=None, description="Extra limit priced.")
     relax_gain_per_hour: float | None = Field(
-        default=None, description="Money/h of cost and penalty saved by relaxBy."
+        default=None,
+        description="What relaxBy saves in the plan's objective (replicas short of an SLO "
+        "weighted by priority, then cost/h): a score to compare, not money.",
     )
     relax_replicas: dict[str, int] | None = Field(
         default=None, description="Replicas each workload would gain with relaxBy."
@@ -714,7 +731,10 @@ class LeftOutStatus(ApiModel):
 
 class LastPlan(ApiModel):
     time: str = Field(description="When the plan was made (RFC 3339).")
-    objective: float = Field(description="Money/h: cost + priority x penalty + churn.")
+    objective: float = Field(
+        description="The plan's score: replicas short of an SLO weighted by priority, then "
+        "cost/h and churn (not money; lower is better)."
+    )
     cost_per_hour: float = Field(description="Running cost of the plan per hour.")
     solver: SolverStatus = Field(description="How the plan was solved.")
     workloads: list[WorkloadStatus] = Field(default_factory=list, description="Per workload.")

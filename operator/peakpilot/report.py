@@ -240,8 +240,7 @@ def print_decision(decision: Decision, policy_name: str, console: Console) -> No
             )
             console.print(
                 f"  raising it by {_fmt_amount(b.constraint, r.amount)} to "
-                f"{_fmt_amount(b.constraint, r.new_limit)} buys {bought}: {effect}; "
-                f"objective {-r.objective_gain:+,.2f}/h",
+                f"{_fmt_amount(b.constraint, r.new_limit)} buys {bought}: {effect}",
                 width=width,
             )
     for note in plan.notes:

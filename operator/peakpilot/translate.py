@@ -34,6 +34,8 @@ def _workload(spec: api.WorkloadSpec) -> WorkloadPolicy:
         capacity=spec.capacity_per_replica,
         slo=_slo(spec.slo),
         priority=spec.priority,
+        # money per request -> money per hour of one request/s, the core's unit
+        value=None if spec.value_per_request is None else spec.value_per_request * 3600.0,
         price=spec.cost.per_replica_hour if spec.cost else 0.0,
         cpu=parse_quantity(resources.cpu) if resources.cpu is not None else 0.0,
         memory=parse_quantity(resources.memory) if resources.memory is not None else 0.0,

@@ -389,6 +389,7 @@ def _workload(
         capacity=wp.capacity,
         slo=wp.slo,
         priority=wp.priority,
+        value=wp.value,
         price=wp.price,
         cpu=wp.cpu,
         memory=wp.memory,

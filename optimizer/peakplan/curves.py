@@ -1,8 +1,18 @@
-"""Per-workload cost curves: what each replica count costs, in money per hour.
+"""Per-workload cost curves: what each replica count costs in the objective.
 
-total(r) = price x r + priority x penalty(r) + churn x |r - current|
+SLO first (the default): total(r) = W x priority x short(r) + price x r + churn x |r - current|
 
-penalty(r) is load, in requests/s, counted as served outside the SLO:
+short(r) is in replicas: how many the count is below the fewest that meet the SLO (`needed`),
+plus how many it is below the fewest that serve the load at all (that load is not served: it
+counts twice). W (`slo_weight`, one per problem) makes a replica short of any workload's SLO
+outweigh any saving of price and churn a replica step can make, so without a binding shared limit
+every workload gets `needed` whatever the units of capacity and price, and `priority` (a
+dimensionless weight) only decides who keeps its SLO first when a limit binds. Counting short
+replicas, not requests/s, keeps the program's coefficients independent of the load's units.
+
+Trading service for money is opt-in: a workload with a `value` (money per hour one request/s
+inside the SLO is worth) has total(r) = price x r + value x penalty(r) + churn x |r - current|,
+where penalty(r) is load, in requests/s, counted as served outside the SLO:
 - utilisation SLO: the load above target x capacity;
 - latency SLO: the load times how far the M/M/c (Erlang-C) mean response time is over the target,
   as a share of the target (at most all of it); an unstable queue counts all of it;
@@ -20,7 +30,7 @@ total only spends more of every shared budget, so it can never be part of an opt
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -172,17 +182,56 @@ def _penalty_fn(workload: Workload, needed: int) -> Callable[[int], float]:
 
 
 def penalty(workload: Workload, replicas: int) -> float:
-    """Requests/s counted as outside the SLO by the objective (see the module doc)."""
+    """Requests/s counted as outside the SLO by a valued objective (see the module doc)."""
     return _penalty_fn(workload, needed_replicas(workload))(replicas)
 
 
-def total_cost(workload: Workload, replicas: int) -> float:
-    """Money per hour of running `replicas` replicas, performance penalty and churn included."""
-    return (
-        workload.price * replicas
-        + workload.priority * penalty(workload, replicas)
-        + workload.churn * abs(replicas - workload.current)
-    )
+# How many times a replica short of the SLO (at the lowest priority) outweighs the largest saving
+# of price and churn one replica step can make.
+SLO_FIRST = 10.0
+
+
+def slo_weight(workloads: Iterable[Workload]) -> float:
+    """W: the objective's weight of one replica short of the SLO at priority 1, for one problem.
+
+    W x (lowest priority) is SLO_FIRST times the most a replica step of any workload can save
+    (its price and its churn, both ways), so no saving pays for a replica short of an SLO."""
+    ws = list(workloads)
+    saving = max((w.price + 2.0 * w.churn for w in ws), default=0.0)
+    lowest = min((w.priority for w in ws if w.value is None), default=1.0)
+    return SLO_FIRST * max(saving, 1.0) / lowest
+
+
+def _short_fn(workload: Workload, needed: int) -> Callable[[int], float]:
+    """short(r): replicas below `needed`, plus replicas below those that serve the load at all."""
+    demand = workload.demand
+    served = max(1, math.ceil(demand / workload.capacity - EPS)) if demand > 0 else 0
+
+    def short(r: int) -> float:
+        return float(max(0, needed - r) + max(0, served - r))
+
+    return short
+
+
+def _objective_fn(workload: Workload, needed: int, weight: float) -> Callable[[int], float]:
+    """total(r) of the module doc; for a latency SLO, call it with non-decreasing r (fastest)."""
+    price, churn, current = workload.price, workload.churn, workload.current
+    if workload.value is not None:
+        pen, scale = _penalty_fn(workload, needed), workload.value
+    else:
+        pen, scale = _short_fn(workload, needed), weight * workload.priority
+
+    def total(r: int) -> float:
+        return price * r + scale * pen(r) + churn * abs(r - current)
+
+    return total
+
+
+def total_cost(workload: Workload, replicas: int, weight: float | None = None) -> float:
+    """The objective's value of `replicas` replicas (`weight`: the problem's W; default this
+    workload's own, as when it is planned alone)."""
+    w = slo_weight((workload,)) if weight is None else weight
+    return _objective_fn(workload, needed_replicas(workload), w)(replicas)
 
 
 def _close(a: float, b: float, scale: float) -> bool:
@@ -277,23 +326,18 @@ class Curve:
         return tuple(nxt)
 
 
-def build_curve(workload: Workload) -> Curve:
-    """Candidates lo..hi that strictly improve on every smaller count."""
+def build_curve(workload: Workload, weight: float | None = None) -> Curve:
+    """Candidates lo..hi that strictly improve on every smaller count (`weight`: the problem's
+    W, see `slo_weight`; default this workload's own)."""
     needed = needed_replicas(workload)
     # Past the current count with the SLO met, every further replica only adds cost.
     stop = min(workload.hi, max(workload.lo, workload.current, needed))
-    pen = _penalty_fn(workload, needed)
-    price, priority, churn, current = (
-        workload.price,
-        workload.priority,
-        workload.churn,
-        workload.current,
-    )
+    total = _objective_fn(workload, needed, slo_weight((workload,)) if weight is None else weight)
     counts: list[int] = []
     totals: list[float] = []
     best = math.inf
     for r in range(workload.lo, stop + 1):
-        value = price * r + priority * pen(r) + churn * abs(r - current)
+        value = total(r)
         if value < best - REL_TOL * max(1.0, abs(best) if counts else 1.0):
             counts.append(r)
             totals.append(value)

@@ -16,7 +16,7 @@ class WorkloadDecision:
     cost_per_hour: float  # price x desired
     outside_slo: float  # requests/s served outside the SLO at `desired`
     reason: str
-    # "floor", "ceiling", "budget:cost", "churn", "priority", ... when not at `needed`
+    # "floor", "ceiling", "budget:cost", "churn", "value", ... when not at `needed`
     limited_by: str | None = None
 
     @property
@@ -30,7 +30,7 @@ class Relaxation:
 
     amount: float
     new_limit: float
-    objective_gain: float  # money/h of cost + penalty saved (positive = better)
+    objective_gain: float  # objective saved (positive = better); see Plan.objective
     cost_change: float  # money/h of running cost added
     outside_slo_change: float  # requests/s brought back inside the SLO (negative = fewer late)
     replicas: dict[str, int] = field(default_factory=dict)  # workload -> added replicas
@@ -67,7 +67,9 @@ class SolverReport:
 class Plan:
     workloads: tuple[WorkloadDecision, ...]
     solver: SolverReport
-    objective: float  # money/h: cost + priority x penalty + churn
+    # W x priority x replicas short of the SLO + cost/h + churn (+ value x load outside the SLO
+    # for a workload with a value): a score to compare plans of one problem, not money
+    objective: float
     cost_per_hour: float
     binding: tuple[Binding, ...] = ()
     notes: tuple[str, ...] = ()

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from peakplan.curves import Curve, build_curve, outside_slo
+from peakplan.curves import Curve, build_curve, outside_slo, slo_weight
 from peakplan.greedy import budget_use, greedy_counts
 from peakplan.ilp import Formulation, IlpModel, IlpResult, SolverName
 from peakplan.plan import Binding, Plan, Relaxation, SolverReport, WorkloadDecision
@@ -215,7 +215,8 @@ def plan(problem: Problem, options: SolveOptions | None = None) -> Plan:
     started = time.perf_counter()
     allowed = options.deadline if options.deadline is not None else options.time_limit + 1.0
     deadline = started + allowed
-    curves = [build_curve(w) for w in problem.workloads]
+    weight = slo_weight(problem.workloads)  # one W for the whole problem: priorities compare
+    curves = [build_curve(w, weight) for w in problem.workloads]
     given = problem.budget.limits()
     if options.fast_path and not options.always_solve and len(curves) == 1 and not given:
         # Nothing to share, nothing to price: the answer is the curve's own minimum, as the
@@ -304,12 +305,14 @@ def _reason(
         return f"capped by {w.ceiling_reason} ({w.hi}); load needs {needed}", "ceiling"
     if desired != needed and desired == w.current and w.churn > 0:
         return f"kept at current {w.current} (churn); load needs {needed}", "churn"
-    if desired < needed:
+    if desired < needed and w.value is not None:
         return (
-            f"priority {w.priority:g} does not pay for the {needed - desired} more replicas "
-            f"the SLO needs ({needed})",
-            "priority",
+            f"the {needed - desired} more replicas the SLO needs ({needed}) cost more than the "
+            f"load they keep inside it is worth (value {w.value:g}/h per request/s)",
+            "value",
         )
+    if desired < needed:  # not expected with SLO first: say so rather than explain it wrongly
+        return f"{needed - desired} below the {needed} the SLO needs", "other"
     if desired > needed:
         return f"kept near current {w.current} (churn); load needs {needed}", "churn"
     if isinstance(w.slo, LatencySLO):

@@ -71,7 +71,8 @@ class WorkloadPolicy:
     max_replicas: int
     capacity: float
     slo: SLO = field(default_factory=UtilizationSLO)
-    priority: float = 1.0
+    priority: float = 1.0  # dimensionless: who keeps its SLO first when a shared limit binds
+    value: float | None = None  # money/h one request/s inside the SLO is worth (opt-in trade)
     price: float = 0.0
     cpu: float = 0.0
     memory: float = 0.0

@@ -56,7 +56,10 @@ class Workload:
     hi: int
     capacity: float  # requests/s one replica serves at 100 % utilisation
     slo: SLO = field(default_factory=UtilizationSLO)
-    priority: float = 1.0  # money/h per request/s served outside the SLO
+    priority: float = 1.0  # dimensionless: who keeps its SLO first when a shared limit binds
+    # Opt-in trade of service for money: what one request/s inside the SLO is worth, money/h.
+    # None (the default): SLO first, whatever the units of capacity and price.
+    value: float | None = None
     price: float = 0.0  # money per replica-hour
     cpu: float = 0.0  # cores per replica (requests)
     memory: float = 0.0  # bytes per replica (requests)
@@ -82,9 +85,13 @@ class Workload:
             "memory": self.memory,
             "churn": self.churn,
         }
+        if self.value is not None:
+            named["value"] = self.value
         for label, value in named.items():
             if not 0 <= value < math.inf:
                 raise ValueError(f"workload {self.name}: {label} must be finite and >= 0")
+        if not self.priority > 0:
+            raise ValueError(f"workload {self.name}: priority must be > 0")
 
 
 @dataclass(frozen=True)

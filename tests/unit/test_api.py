@@ -101,6 +101,7 @@ FULL: dict[str, Any] = {
                 "capacityPerReplica": 25.5,
                 "slo": {"latencyMs": 250.0, "serviceTimeMs": 25.0},
                 "priority": 0.5,
+                "valuePerRequest": 0.0001,
                 "cost": {"perReplicaHour": 0.3},
                 "resources": {"cpu": 2, "memory": "512Mi"},
                 "startup": "1m30s",

@@ -155,7 +155,8 @@ def workloads(draw: st.DrawFn) -> Workload:
         hi=draw(st.integers(lo, lo + 30)),
         capacity=draw(st.floats(5.0, 80.0)),
         slo=draw(slos),
-        priority=draw(st.sampled_from([0.0, 0.01, 0.5, 1.0, 10.0])),
+        priority=draw(st.sampled_from([0.001, 0.01, 0.5, 1.0, 10.0])),
+        value=draw(st.sampled_from([None, 0.0, 0.01, 0.5, 10.0])),
         price=draw(st.sampled_from([0.0, 0.05, 0.5, 3.0])),
         churn=draw(st.sampled_from([0.0, 0.01, 1.0])),
     )
@@ -214,7 +215,16 @@ def test_kinks_point_at_the_next_change_of_slope() -> None:
 def test_a_latency_cliff_makes_several_runs() -> None:
     # 50 rps per replica at 100 % but one 25 ms worker (40 rps): the queue turns stable only
     # past the declared capacity, and the late share drops from all to part at the edge.
-    w = workload(demand=1000.0, capacity=50.0, slo=LatencySLO(100.0, 25.0), hi=60, price=0.2)
+    # With a value per request (money for the load outside the SLO) the curve follows the queue.
+    w = workload(
+        demand=1000.0, capacity=50.0, slo=LatencySLO(100.0, 25.0), hi=60, price=0.2, value=1.0
+    )
     curve = build_curve(w)
     assert len(curve.runs) > 1
     assert curve.best == needed_replicas(w)
+    # SLO first counts replicas short of the SLO: a convex curve whatever the queue does.
+    slo_first = build_curve(
+        workload(demand=1000.0, capacity=50.0, slo=LatencySLO(100.0, 25.0), hi=60, price=0.2)
+    )
+    assert slo_first.is_convex()
+    assert slo_first.best == needed_replicas(w)

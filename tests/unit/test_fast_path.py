@@ -103,7 +103,8 @@ def test_a_single_plan_is_the_same_with_and_without_the_fast_path(seed: int) -> 
         hi=hi,
         capacity=rng.uniform(0.5, 50),
         slo=slo,
-        priority=rng.choice([0.0, 1.0, rng.uniform(0.01, 1000)]),
+        priority=rng.choice([0.001, 1.0, rng.uniform(0.01, 1000)]),
+        value=rng.choice([None, None, rng.uniform(0, 1000)]),
         price=rng.choice([0.0, rng.uniform(0, 10)]),
         churn=rng.uniform(0, 1),
     )

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from peakplan import Budget, LatencySLO, Problem, SolveOptions, UtilizationSLO, Workload, plan
-from peakplan.curves import build_curve, total_cost
+from peakplan.curves import build_curve, slo_weight, total_cost
 from peakplan.ilp import IlpModel
 from peakplan.planner import _soft_penalties
 from peakplan.problem import usage
@@ -47,6 +47,7 @@ def problems(draw: st.DrawFn) -> Problem:
                 capacity=draw(st.floats(10.0, 60.0)),
                 slo=draw(slos),
                 priority=draw(st.sampled_from([0.05, 0.5, 1.0, 5.0])),
+                value=draw(st.sampled_from([None, None, 0.5, 5.0])),
                 price=draw(st.sampled_from([0.1, 0.4, 1.5])),
                 cpu=draw(st.sampled_from([0.0, 0.25, 1.0, 2.0])),
                 memory=draw(st.sampled_from([0.0, 0.5, 2.0])) * 2**30,
@@ -68,14 +69,15 @@ def problems(draw: st.DrawFn) -> Problem:
 def brute_force(problem: Problem) -> float:
     """min over all counts of cost + penalty + churn + soft-limit penalty, hard limits kept."""
     ws = problem.workloads
-    curves = [build_curve(w) for w in ws]
+    weight = slo_weight(ws)
+    curves = [build_curve(w, weight) for w in ws]
     limits = _soft_penalties(curves, problem.budget.limits())
     best = float("inf")
     for combo in itertools.product(*(range(w.lo, w.hi + 1) for w in ws)):
         use = {r: sum(usage(w, r, n) for w, n in zip(ws, combo, strict=True)) for r in RESOURCES}
         if any(use[r] > lim * (1 + 1e-9) + 1e-6 for r, lim in limits.effective.items()):
             continue
-        value = sum(total_cost(w, n) for w, n in zip(ws, combo, strict=True))
+        value = sum(total_cost(w, n, weight) for w, n in zip(ws, combo, strict=True))
         value += sum(p * max(0.0, use[r] - limits.given[r]) for r, p in limits.soft.items())
         best = min(best, value)
     return best
@@ -89,7 +91,7 @@ def check(problem: Problem, formulation: str) -> None:
     expected = brute_force(problem)
     assert result.objective == pytest.approx(expected, rel=10 * GAP, abs=1e-6)
     # Hard limits hold; a soft limit is exceeded by no more than the floors force.
-    curves = [build_curve(w) for w in problem.workloads]
+    curves = [build_curve(w, slo_weight(problem.workloads)) for w in problem.workloads]
     limits = _soft_penalties(curves, problem.budget.limits())
     for r, limit in limits.effective.items():
         used = sum(usage(w, r, result.desired[w.name]) for w in problem.workloads)

@@ -267,7 +267,7 @@ def test_a_tiny_time_limit_still_yields_a_plan_no_worse_than_the_greedy() -> Non
     [
         (web("a", 10.0, lo=5), "floor", "held at minReplicas (5)"),
         (web("a", 1000.0, hi=10, ceiling_reason="scale-up limit"), "ceiling", "scale-up limit"),
-        (web("a", 1000.0, priority=0.001), "priority", "does not pay"),
+        (web("a", 1000.0, value=0.001), "value", "cost more than the load they keep"),
         (web("a", 100.0, current=9, churn=1.0), "churn", "kept at current 9"),
         (web("a", 100.0), None, "100.0 rps needs 4 at 80% target"),
         (web("a", 100.0, slo=LatencySLO(30.0, 25.0)), None, "mean latency <= 30 ms"),
