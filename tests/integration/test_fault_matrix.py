@@ -673,9 +673,71 @@ def test_the_solver_time_limit_and_an_unmeetable_budget_are_planned_and_said(
     unmeetable.wait_condition("BudgetBinding", "True", "Binding")
     notes = (unmeetable.last_plan() or {}).get("notes", [])
     assert any("the floors alone need 12.00/h; kept as a soft limit" in n for n in notes), notes
+    # The soft limit keeps the program feasible: the solver answers it, no greedy fallback.
+    tight_solver = (unmeetable.last_plan() or {})["solver"]
+    assert tight_solver["status"] in ("optimal", "time-limit"), tight_solver
+    assert tight_solver["usedGreedy"] is False, tight_solver
     for app in tight:
         assert (unmeetable.planned(app) or {}).get("desired") == 3, app
     # (big's workloads are moved within the budget on loads it reads: not a missing-data case)
     assert_unharmed(operator, calm, kube_api, dict.fromkeys(tight, 3))
     for app in tight:
         assert replica_history(kube_api, NS, app) == [3]
+
+
+def test_a_solver_without_an_answer_falls_back_to_the_greedy_plan(
+    kube_api: EmulatedCluster,
+    prometheus: PrometheusServer,
+    load_exporter: LoadExporter,
+    peakpilot_factory: PeakPilotFactory,
+) -> None:
+    calm = calm_policy(kube_api, load_exporter, prometheus)  # one workload: no solver
+    # CBC with a 1 microsecond limit stops before it has any solution (40 of 40 runs of this
+    # model; HiGHS would keep the greedy start it is given as its answer).
+    apps = [f"svc{i}" for i in range(20)]
+    for i, app in enumerate(apps):
+        load_exporter.set_rate(app, 200 + 13 * i)
+        kube_api.create(deployment(NS, app, 20))
+    slo = {"latencyMs": 50, "serviceTimeMs": 20}
+    loads = [
+        workload(app, capacity=10 + i % 7, slo=slo, priority=1 + i % 5)
+        for i, app in enumerate(apps)
+    ]
+    for w in loads:
+        w["cost"] = {"perReplicaHour": 0.1}
+    spec = policy(NS, "big", prometheus.url, loads, budget={"maxCostPerHour": 30}, interval="5s")
+    kube_api.create(spec)
+    no_answer = {"PEAKPILOT_SOLVER": "cbc", "PEAKPILOT_SOLVER_TIME_LIMIT": "0.000001"}
+    operator = peakpilot_factory(env=no_answer)
+
+    probe = PolicyProbe(kube_api, NS, "big")
+    fallback = probe.wait_condition("FallbackActive", "True", "GreedyPlan", timeout=60)
+    assert fallback["message"].startswith("greedy plan: the solver"), fallback
+    solver = (probe.last_plan() or {})["solver"]
+    assert (solver["name"], solver["usedGreedy"]) == ("cbc", True), solver
+    assert solver["fallbackReason"] in fallback["message"]
+
+    def applied() -> bool:
+        """Every workload runs what the last (greedy) plan says, within the budget."""
+        plan = probe.last_plan() or {}
+        desired = {w["name"]: w["desired"] for w in plan.get("workloads", [])}
+        on = {app: replicas(kube_api, NS, app) for app in apps}
+        return plan["solver"]["usedGreedy"] and desired == on and plan["costPerHour"] <= 30
+
+    wait_until(applied, timeout=40, what="the greedy plan applied within the budget")
+    probe.wait_condition("Ready", "True", "Reconciled")
+    assert (probe.condition("BudgetBinding") or {}).get("status") == "True"
+    probe.wait_reconciles(3)
+    assert len(warnings(probe, "GreedyPlan")) == 1, probe.events()  # not one per reconcile
+    assert operator.sample("peakpilot_greedy_fallback", namespace=NS, policy="big") == 1
+    assert_unharmed(operator, calm, kube_api, {})
+
+    # Healed: the default solver and limit answer, the condition clears, the budget holds.
+    assert operator.stop() == 0
+    healthy = peakpilot_factory()
+    probe.wait_condition("FallbackActive", "False", "None", timeout=60)
+    plan = probe.last_plan() or {}
+    assert (plan["solver"]["name"], plan["solver"]["usedGreedy"]) == ("highs", False)
+    assert plan["costPerHour"] <= 30 + 1e-6
+    assert healthy.sample("peakpilot_greedy_fallback", namespace=NS, policy="big") == 0
+    assert "Traceback" not in operator.log() + healthy.log()
