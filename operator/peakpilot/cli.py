@@ -228,8 +228,19 @@ def _emit(data: dict[str, object], output: OutputFormat) -> None:
 @app.command()
 def plan(
     policy_file: Annotated[
-        Path, typer.Argument(metavar="POLICY.yaml", help="A ScalingPolicy manifest.")
+        Path,
+        typer.Argument(
+            metavar="POLICY.yaml", help="A ScalingPolicy manifest; - reads standard input."
+        ),
     ],
+    policy_name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            metavar="NAME",
+            help="The ScalingPolicy to use when the manifest holds several (its metadata.name).",
+        ),
+    ] = None,
     metrics: Annotated[
         Path | None,
         typer.Option(
@@ -296,7 +307,7 @@ def plan(
         _fail(InputError("arguments", ["give exactly one of --metrics FILE or --prometheus URL"]))
     _check_seconds(time_limit, "--time-limit", 0.01, MAX_TIME_LIMIT)
     try:
-        manifest = load_policy(policy_file)
+        manifest = load_policy(policy_file, policy_name)
     except InputError as exc:
         _fail(exc)
     core = to_policy(manifest.spec)
@@ -368,6 +379,7 @@ def plan(
 class ReplayOutput(StrEnum):
     table = "table"
     json = "json"
+    yaml = "yaml"
 
 
 def _duration(text: str, option: str) -> float:
@@ -382,7 +394,10 @@ def _duration(text: str, option: str) -> float:
 @app.command()
 def simulate(
     policy_file: Annotated[
-        Path, typer.Argument(metavar="POLICY.yaml", help="A ScalingPolicy manifest.")
+        Path,
+        typer.Argument(
+            metavar="POLICY.yaml", help="A ScalingPolicy manifest; - reads standard input."
+        ),
     ],
     trace: Annotated[
         list[str],
@@ -392,6 +407,14 @@ def simulate(
             help="A load trace per workload: CSV of time, count per interval (repeat).",
         ),
     ],
+    policy_name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            metavar="NAME",
+            help="The ScalingPolicy to use when the manifest holds several (its metadata.name).",
+        ),
+    ] = None,
     startup: Annotated[
         str | None,
         typer.Option(
@@ -419,7 +442,7 @@ def simulate(
         typer.Option(metavar="DURATION", help="How late both controllers see the load."),
     ] = "30s",
     output: Annotated[
-        ReplayOutput, typer.Option("--output", "-o", help="table or json.")
+        ReplayOutput, typer.Option("--output", "-o", help="table, json or yaml.")
     ] = ReplayOutput.table,
     plot: Annotated[
         Path | None,
@@ -452,7 +475,7 @@ def simulate(
     if plot is not None:
         _check_plot(plot)
     try:
-        manifest = load_policy(policy_file)
+        manifest = load_policy(policy_file, policy_name)
     except InputError as exc:
         _fail(exc)
     core = to_policy(manifest.spec)
@@ -466,7 +489,8 @@ def simulate(
         core = replace(core, workloads=tuple(replace(w, startup=seconds) for w in core.workloads))
     step_s = _duration(step, "--step") if step is not None else core.interval
     if step_s < MIN_STEP:
-        what = "--step" if step is not None else f"{policy_file}: spec.interval"
+        source = "stdin" if str(policy_file) == "-" else str(policy_file)
+        what = "--step" if step is not None else f"{source}: spec.interval"
         _fail(InputError(what, [f"the step must be at least {MIN_STEP:g}s, e.g. 15s"]))
     lag = _duration(metrics_lag, "--metrics-lag")
     start = _parse_time(from_, "--from") if from_ else max(t.start for t in traces.values())
@@ -525,6 +549,11 @@ def simulate(
             )
     if output is ReplayOutput.json:
         typer.echo(json.dumps(replay_dict(result, manifest.metadata.name)))
+    elif output is ReplayOutput.yaml:
+        # libyaml's emitter when PyYAML has it: a long replay's arrays hold millions of numbers.
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        data = replay_dict(result, manifest.metadata.name)
+        typer.echo(yaml.dump(data, Dumper=dumper, sort_keys=False, width=100), nl=False)
     else:
         print_comparison(
             result, manifest.metadata.name, _console(), str(plot) if plot is not None else None

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 from yaml.constructor import ConstructorError
@@ -56,6 +57,24 @@ def read_text(path: Path, limit: int, what: str, source: str | None = None) -> s
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise InputError(where, [f"cannot read the file: {reason}: check the path"]) from exc
+    return _decode(data, limit, what, where)
+
+
+STDIN = "stdin"  # how `-` is named in messages
+
+
+def read_stdin(limit: int, what: str, stream: BinaryIO | None = None) -> str:
+    """Standard input (`-`), bounded like a file: never more than `limit` + 1 bytes are read."""
+    source = stream if stream is not None else sys.stdin.buffer
+    try:
+        data = source.read(limit + 1)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise InputError(STDIN, [f"cannot read standard input: {reason}"]) from exc
+    return _decode(data, limit, what, STDIN)
+
+
+def _decode(data: bytes, limit: int, what: str, where: str) -> str:
     if len(data) > limit:
         raise InputError(
             where, [f"larger than {size_text(limit)}, the limit for {what}: give a smaller file"]
@@ -242,16 +261,13 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return " ".join(str(exc).split())
 
 
-def parse_document(text: str, source: str, is_json: bool) -> Any:
-    """The one document in `text` (YAML, or JSON when `is_json`), checked as the module says."""
+def parse_documents(text: str, source: str, is_json: bool) -> list[Any]:
+    """Every document in `text` (YAML, or JSON when `is_json`), empty ones left out; bounded as
+    the module says. Values are not yet checked: `check_values` the one that is used."""
     try:
         if is_json:
-            document: Any = json.loads(text, object_pairs_hook=_json_object, parse_int=_json_int)
-        else:
-            docs = [d for d in _yaml_documents(text) if d is not None]
-            if len(docs) != 1:
-                raise InputError(source, [f"expected one document, found {len(docs)}"])
-            document = docs[0]
+            return [json.loads(text, object_pairs_hook=_json_object, parse_int=_json_int)]
+        return [d for d in _yaml_documents(text) if d is not None]
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno}, column {exc.colno}"
         raise InputError(source, [f"not valid JSON at {where}: {exc.msg}"]) from exc
@@ -261,10 +277,22 @@ def parse_document(text: str, source: str, is_json: bool) -> Any:
         raise InputError(source, [f"nested deeper than {MAX_DEPTH} levels: flatten it"]) from exc
     except yaml.YAMLError as exc:
         raise InputError(source, [f"not valid YAML: {_yaml_problem(exc)}"]) from exc
+
+
+def check_values(document: Any, source: str) -> Any:
+    """`document`, when every value in it is one the core can take (see `_problems`)."""
     bad = list(_problems(document, "", 1))
     if bad:
         raise InputError(source, [f"{where}: {problem}" for where, problem in bad])
     return document
+
+
+def parse_document(text: str, source: str, is_json: bool) -> Any:
+    """The one document in `text` (YAML, or JSON when `is_json`), checked as the module says."""
+    docs = parse_documents(text, source, is_json)
+    if len(docs) != 1:
+        raise InputError(source, [f"expected one document, found {len(docs)}"])
+    return check_values(docs[0], source)
 
 
 def load_document(path: Path, limit: int, what: str) -> Any:

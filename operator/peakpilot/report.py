@@ -135,26 +135,58 @@ MAX_WIDTH = 100  # the plan fits a 100-column terminal: reasons go under their r
 COLUMNS = ("workload", "replicas", "load rps", "sized for", "util", "cost/h")
 
 
-def _row_texts(decision: Decision) -> list[tuple[list[str], str, list[tuple[str, str]]]]:
+UNAVAILABLE = "unavailable"
+_UNAVAILABLE_NOTE = "load unavailable ("  # the core's note: "load unavailable (WHY); ACTION"
+
+
+def unavailable_line(note: str, source: str) -> str:
+    """A missing load's note with the error last (it may be long: the table cuts it). The row's
+    reason already says what was kept, unless the last good value is held: then the note does."""
+    if note.startswith(_UNAVAILABLE_NOTE) and "); " in note:
+        why, _, action = note.removeprefix(_UNAVAILABLE_NOTE).rpartition("); ")
+        return (
+            f"load unavailable ({action}): {why}"
+            if source == "held"
+            else f"load unavailable: {why}"
+        )
+    return note
+
+
+def one_line(text: str, width: int) -> str:
+    """`text` on one line of at most `width` characters; cut ones point to the full text."""
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    tail = "… (full text: -o json)"
+    return text[: max(0, width - len(tail))].rstrip() + tail
+
+
+def _row_texts(
+    decision: Decision, width: int = MAX_WIDTH
+) -> list[tuple[list[str], str, list[tuple[str, str]]]]:
     """Per workload: the cells, the replicas' style, and the lines under the row (text, style)."""
     rows = []
     for d in decision.plan.workloads:
         given = decision.input(d.name)
         arrow = "→" if d.desired != d.current else "="
         style = "green" if d.desired > d.current else ("yellow" if d.desired < d.current else "")
-        load = f"{given.load:,.1f}" if given.load is not None else "missing"
+        load = f"{given.load:,.1f}" if given.load is not None else UNAVAILABLE
+        sized = f"{d.demand:,.1f}"
         util = f"{d.utilization:.0%}" if math.isfinite(d.utilization) else "∞"
-        cells = [
-            d.name,
-            f"{d.current} {arrow} {d.desired}",
-            load,
-            f"{d.demand:,.1f}",
-            util,
-            f"{d.cost_per_hour:,.2f}",
-        ]
-        reason = d.reason + (f" ({', '.join(given.events)})" if given.events else "")
+        reason = d.reason
+        if given.load is None and given.source != "held":
+            # Nothing was sized (the last good value is not held): no demand, no utilisation,
+            # and the planner's "load needs 0" is no need at all.
+            sized = util = "-"
+            reason = reason.removesuffix("; load needs 0")
+        cells = [d.name, f"{d.current} {arrow} {d.desired}", load, sized, util]
+        cells.append(f"{d.cost_per_hour:,.2f}")
+        reason += f" ({', '.join(given.events)})" if given.events else ""
         under = [(reason, "")]
-        if given.note:
+        if given.load is None and given.note:
+            # One line however long the error (a Prometheus answer); -o json has all of it.
+            under.append((one_line(unavailable_line(given.note, given.source), width - 2), "red"))
+        elif given.note:
             under.append((given.note, "dim"))
         if given.forecast is not None:
             f = given.forecast
@@ -179,7 +211,7 @@ def print_decision(decision: Decision, policy_name: str, console: Console) -> No
     Prometheus error), which rich would read as markup and drop or fail on."""
     plan = decision.plan
     width = min(console.width, MAX_WIDTH)
-    rows = _row_texts(decision)
+    rows = _row_texts(decision, width)
     total = ["total", "", "", "", "", f"{plan.cost_per_hour:,.2f}"]
     widths = [
         max(len(cells[i]) for cells in [list(COLUMNS), total, *(r[0] for r in rows)])
@@ -192,9 +224,9 @@ def print_decision(decision: Decision, policy_name: str, console: Console) -> No
         if style:
             start = row.plain.index(cells[1], widths[0])
             row.stylize(style, start, start + len(cells[1]))
-        if cells[2] == "missing":
-            start = row.plain.index("missing", widths[0])
-            row.stylize("red", start, start + len("missing"))
+        if cells[2] == UNAVAILABLE:
+            start = row.plain.index(UNAVAILABLE, widths[0])
+            row.stylize("red", start, start + len(UNAVAILABLE))
         console.print(row)
         for text, dim in under:
             wrapped = textwrap.wrap(
@@ -213,6 +245,8 @@ def print_decision(decision: Decision, policy_name: str, console: Console) -> No
     s = plan.solver
     gap = f", gap {s.gap:.2%}" if s.gap is not None else ""
     solver = f"solver: {s.solver} {s.status} in {s.seconds * 1000:.1f} ms{gap}"
+    if s.solver == "none":  # no shared limit binds: each workload's own best count is exact
+        solver = "solver: no solve needed (no shared limit binds)"
     if s.used_greedy:
         solver += f" [yellow]- greedy plan used: {escape(s.fallback_reason or '')}[/]"
     console.print(solver, width=width)

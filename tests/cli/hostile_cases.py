@@ -65,6 +65,7 @@ class Case:
     build: Callable[[Path], list[str]]  # writes files under the folder, returns the arguments
     field: str  # what the error line must name
     env: dict[str, str] = field(default_factory=dict)  # extra environment variables
+    stdin: bytes | None = None  # what the CLI reads for `-`
 
 
 def _policy(change: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
@@ -122,6 +123,11 @@ def plan_args(*extra: str) -> Callable[[Path], list[str]]:
         *_plan_files(d, yaml.safe_dump(POLICY), yaml.safe_dump(SNAPSHOT), ".yaml")[:2],
         *extra,
     ]
+
+
+def stdin_policy() -> Callable[[Path], list[str]]:
+    """`plan -` with the snapshot: the policy comes from the case's stdin."""
+    return lambda d: ["plan", "-", "--metrics", str(_write(d, "s.yaml", yaml.safe_dump(SNAPSHOT)))]
 
 
 def plan_with(*extra: str) -> Callable[[Path], list[str]]:
@@ -290,7 +296,28 @@ CASES: list[Case] = [
         "capacityPerReplica",
     ),
     Case("policy-empty", plan_policy_text(""), "document"),
-    Case("policy-two-documents", plan_policy_text(POLICY_YAML + "---\n" + POLICY_YAML), "document"),
+    Case("policy-two-documents", plan_policy_text(POLICY_YAML + "---\n" + POLICY_YAML), "--name"),
+    Case(
+        "policy-no-scalingpolicy",
+        plan_policy_text("kind: Namespace\n---\nkind: Service\n"),
+        "ScalingPolicy",
+    ),
+    Case(
+        "policy-name-not-found",
+        plan_with("--name", "x" * 5000),
+        "--name",
+    ),
+    Case("policy-stdin-empty", stdin_policy(), "document", stdin=b""),
+    Case(
+        "policy-stdin-too-large",
+        stdin_policy(),
+        "MiB",
+        stdin=(POLICY_YAML + "#" * (5 << 20) + "\n").encode(),
+    ),
+    Case(
+        "policy-stdin-not-utf8", stdin_policy(), "UTF-8", stdin=POLICY_YAML.encode() + b"# \xe9\n"
+    ),
+    Case("policy-stdin-billion-laughs", stdin_policy(), "alias", stdin=BILLION_LAUGHS.encode()),
     Case(
         "policy-python-tag",
         plan_policy_text("spec: !!python/object/apply:os.system [true]\n"),
@@ -579,7 +606,12 @@ def _limits() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
 
-def run(args: list[str], env: dict[str, str] | None = None, timeout: float = TIMEOUT) -> Outcome:
+def run(
+    args: list[str],
+    env: dict[str, str] | None = None,
+    timeout: float = TIMEOUT,
+    stdin: bytes | None = None,
+) -> Outcome:
     """One CLI run in a subprocess, with the memory limit; `code` None when it timed out."""
     environ = {**os.environ, "COLUMNS": "200", **(env or {})}
     environ.pop("KUBECONFIG", None)
@@ -589,6 +621,7 @@ def run(args: list[str], env: dict[str, str] | None = None, timeout: float = TIM
             [sys.executable, "-m", "peakpilot.cli", *args],
             cwd=ROOT,
             capture_output=True,
+            input=stdin,
             env=environ,
             timeout=timeout,
             preexec_fn=_limits,
@@ -623,7 +656,7 @@ def main() -> None:
     counts = {"cases": 0, "clean": 0, "traceback": 0, "hang": 0, "other": 0}
     for case in CASES:
         with tempfile.TemporaryDirectory() as folder:
-            outcome = run(case.build(Path(folder)), case.env)
+            outcome = run(case.build(Path(folder)), case.env, stdin=case.stdin)
         counts["cases"] += 1
         if clean(case, outcome):
             kind = "clean"

@@ -20,7 +20,7 @@ TIMEOUT = 60.0  # a hang, not a slow case: every case takes about a second
 
 def _run(case: Case) -> Outcome:
     with tempfile.TemporaryDirectory() as folder:
-        return run(case.build(Path(folder)), case.env, TIMEOUT)
+        return run(case.build(Path(folder)), case.env, TIMEOUT, case.stdin)
 
 
 @pytest.fixture(scope="module")

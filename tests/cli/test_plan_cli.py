@@ -23,8 +23,8 @@ import pytest
 import yaml
 from rich.console import Console
 
-from peakpilot.report import print_decision
-from peakplan.controller import Memory, Observation, WorkloadObservation, decide
+from peakpilot.report import decision_dict, print_decision
+from peakplan.controller import Decision, Memory, Observation, WorkloadObservation, decide
 from peakplan.policy import Policy, WorkloadPolicy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -148,7 +148,9 @@ def test_null_load_exits_3_with_the_plan_and_no_scale_down() -> None:
     assert catalog["desired"] >= catalog["current"] == 24
     table = peakpilot("plan", POLICY, "--metrics", snapshot)
     assert table.returncode == 3
-    assert "missing" in table.stdout and "catalog" in table.stdout
+    (row,) = [line for line in table.stdout.splitlines() if line.startswith("catalog ")]
+    assert row.split() == ["catalog", "24", "=", "24", "unavailable", "-", "-", "2.88"]
+    assert "  load unavailable: null in the snapshot" in table.stdout.splitlines()
 
 
 def test_missing_load_above_max_replicas_keeps_current(tmp_path: Path) -> None:
@@ -319,6 +321,132 @@ def test_invalid_snapshot_exits_2_naming_the_field(
     assert f"invalid input in {snapshot}" in done.stderr
     for text in expected:
         assert text in done.stderr
+
+
+def _table(decision: Decision, width: int = 100) -> list[str]:
+    out = StringIO()
+    print_decision(decision, "shop", Console(file=out, width=width))
+    return out.getvalue().splitlines()
+
+
+def test_an_unavailable_load_is_said_so_in_one_line_never_as_zero() -> None:
+    long_error = "Prometheus at http://prom:9090 answered HTTP 400: " + "parse error " * 40
+    policy = Policy((WorkloadPolicy("web", 1, 10, capacity=10), WorkloadPolicy("api", 1, 10, 10)))
+    seen = {"web": WorkloadObservation(3, None, long_error), "api": WorkloadObservation(2, 10.0)}
+    decision = decide(policy, Observation(0, seen), Memory())
+    lines = _table(decision)
+    web = lines.index(next(line for line in lines if line.startswith("web ")))
+    api = lines.index(next(line for line in lines if line.startswith("api ")))
+    assert lines[web].split() == ["web", "3", "=", "3", "unavailable", "-", "-", "0.00"]
+    under = lines[web + 1 : api]
+    assert not any("load needs" in line or "0%" in line for line in under)
+    (error,) = [line for line in under if "HTTP 400" in line]  # one line, however long
+    assert error.startswith("  load unavailable: Prometheus at http://prom:9090 answered HTTP 400")
+    assert error.endswith("… (full text: -o json)") and len(error) <= 100
+    assert long_error.strip() in decision_dict(decision)["workloads"][0]["note"]
+
+
+def test_a_held_load_shows_what_was_held() -> None:
+    policy = Policy((WorkloadPolicy("web", 1, 10, capacity=10),))
+    memory = Memory()
+    decide(policy, Observation(0, {"web": WorkloadObservation(3, 24.0)}), memory)
+    seen = {"web": WorkloadObservation(3, None, "no series")}
+    lines = _table(decide(policy, Observation(30, seen), memory))
+    assert lines[2].split()[4:6] == ["unavailable", "24.0"]  # sized for the held value
+    assert "  load unavailable (holding the value from 30s ago): no series" in lines
+
+
+def test_the_solver_line_says_when_no_solve_was_needed() -> None:
+    policy = Policy((WorkloadPolicy("web", 1, 10, capacity=10),))
+    decision = decide(policy, Observation(0, {"web": WorkloadObservation(3, 24.0)}), Memory())
+    assert decision.plan.solver.solver == "none"
+    assert "solver: no solve needed (no shared limit binds)" in _table(decision)
+    done = peakpilot("plan", POLICY, "--metrics", SNAPSHOT)
+    assert "solver: highs optimal in " in done.stdout  # the shop's budget binds: solved
+
+
+def plan_input(*args: str | Path, stdin: str | bytes = "") -> subprocess.CompletedProcess[str]:
+    data = stdin.decode("latin-1") if isinstance(stdin, bytes) else stdin
+    return subprocess.run(
+        [sys.executable, "-m", "peakpilot.cli", "plan", *map(str, args)],
+        cwd=ROOT,
+        input=data,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_a_policy_from_stdin_plans_as_the_file_does() -> None:
+    # As `kubectl get sp -o yaml` gives it: server metadata, and a status (Kopf's part too).
+    got = yaml.safe_load(POLICY.read_text())
+    got["metadata"] |= {"uid": "0a1b", "resourceVersion": "42", "generation": 3}
+    got["status"] = {"kopf": {"progress": {}}, "summary": {"workloads": 5}, "conditions": []}
+    from_file = peakpilot("plan", POLICY, "--metrics", SNAPSHOT, "-o", "json")
+    from_stdin = plan_input("-", "--metrics", SNAPSHOT, "-o", "json", stdin=yaml.safe_dump(got))
+    assert from_stdin.returncode == from_file.returncode == 0, from_stdin.stderr
+    plans = [json.loads(done.stdout) for done in (from_file, from_stdin)]
+    for plan in plans:
+        del plan["solver"]["seconds"]  # the one figure that differs between runs
+    assert plans[0] == plans[1]
+
+
+def _manifest(*docs: dict[str, Any]) -> str:
+    return yaml.safe_dump_all(docs, sort_keys=False)
+
+
+SHOP = yaml.safe_load(POLICY.read_text())
+OTHER = {**SHOP, "metadata": {"name": "other", "namespace": "shop"}}
+NAMESPACE = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}
+
+
+def test_a_multi_document_manifest_gives_its_scaling_policy() -> None:
+    done = plan_input("-", "--metrics", SNAPSHOT, stdin=_manifest(NAMESPACE, SHOP))
+    assert done.returncode == 0, done.stderr
+    assert "PeakPilot plan for shop-peak" in done.stdout
+    listed = {"apiVersion": "v1", "kind": "List", "items": [NAMESPACE, SHOP, OTHER]}
+    done = plan_input("-", "--metrics", SNAPSHOT, "--name", "other", stdin=_manifest(listed))
+    assert done.returncode == 0, done.stderr
+    assert "PeakPilot plan for other" in done.stdout
+
+
+MANIFEST_ERRORS = {
+    "two-policies": (
+        [NAMESPACE, SHOP, OTHER],
+        [],
+        "2 ScalingPolicies among the 3 documents ('shop-peak', 'other'): pick one with --name NAME",
+    ),
+    "no-policy": (
+        [NAMESPACE, {"kind": "Service"}],
+        [],
+        "no ScalingPolicy among the 2 documents (kinds: Namespace, Service): give one",
+    ),
+    "name-not-found": (
+        [NAMESPACE, SHOP, OTHER],
+        ["--name", "nope"],
+        "no ScalingPolicy named 'nope' among the 3 documents (ScalingPolicies: 'shop-peak', "
+        "'other'): check --name",
+    ),
+    "name-twice": (
+        [SHOP, SHOP],
+        ["--name", "shop-peak"],
+        "2 ScalingPolicies named 'shop-peak': keep one of them",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("docs", "extra", "line"), MANIFEST_ERRORS.values(), ids=MANIFEST_ERRORS.keys()
+)
+def test_an_ambiguous_or_missing_policy_is_one_line(
+    tmp_path: Path, docs: list[dict[str, Any]], extra: list[str], line: str
+) -> None:
+    path = tmp_path / "all.yaml"
+    path.write_text(_manifest(*docs))
+    done = plan_input(path, "--metrics", SNAPSHOT, *extra)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f"error: invalid input in {path}:", f"  - {line}"]
 
 
 def test_crd_check_passes_on_the_repository() -> None:

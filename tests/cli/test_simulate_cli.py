@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "examples" / "worldcup-knockout.yaml"
@@ -68,6 +69,23 @@ def test_json_is_the_design_section_5_object() -> None:
     assert [e["name"] for e in data["events"]] == ["sf-bra-ned"]  # the semi-final in the slice
     # The first minute is 19,668 requests: 327.8 rps.
     assert data["controllers"]["hpa"]["workloads"]["web"]["demand_rps"][0] == pytest.approx(327.8)
+
+
+def test_yaml_from_stdin_is_the_same_object() -> None:
+    window = ("--from", "1998-07-07T18:00:00Z", "--to", "1998-07-07T19:00:00Z")
+    as_json = simulate_json(*window)
+    args = ["simulate", "-", "--trace", f"web={TRACE}", "-o", "yaml", *window]
+    done = subprocess.run(
+        [sys.executable, "-m", "peakpilot.cli", *args],
+        cwd=ROOT,
+        input=POLICY.read_text(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert yaml.safe_load(done.stdout) == as_json
 
 
 def test_table_compares_peakpilot_with_the_hpa() -> None:
