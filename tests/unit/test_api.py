@@ -157,6 +157,16 @@ FULL: dict[str, Any] = {
                 "observedGeneration": 3,
             }
         ],
+        "summary": {
+            "workloads": 1,
+            "desiredReplicas": 80,
+            "currentReplicas": 10,
+            "costPerHour": 9.6,
+            "budgetPerHour": 40.0,
+            "binding": "cost",
+            "fallback": True,
+            "paused": False,
+        },
         "lastPlan": {
             "time": "2026-11-11T00:00:00Z",
             "objective": 12.5,
