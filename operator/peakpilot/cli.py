@@ -602,8 +602,22 @@ def _run_replay(
         )
 
 
+# The operator's settings and their variables (docs/operations.md lists them).
+ENV = {
+    "liveness_port": "PEAKPILOT_LIVENESS_PORT",
+    "metrics_port": "PEAKPILOT_METRICS_PORT",
+    "solver": "PEAKPILOT_SOLVER",
+    "time_limit": "PEAKPILOT_SOLVER_TIME_LIMIT",
+    "log_format": "PEAKPILOT_LOG_FORMAT",
+    "log_level": "PEAKPILOT_LOG_LEVEL",
+    "peering_lifetime": "PEAKPILOT_PEERING_LIFETIME",
+    "prometheus_urls": "PEAKPILOT_PROMETHEUS_URLS",
+}
+
+
 @app.command("operator")
 def operator_command(
+    ctx: typer.Context,
     namespace: Annotated[
         list[str] | None,
         typer.Option("--namespace", "-n", metavar="NS", help="Watch this namespace (repeatable)."),
@@ -634,36 +648,46 @@ def operator_command(
         typer.Option(hidden=True, help="Refused: each replica's priority comes from its pod."),
     ] = None,
     liveness_port: Annotated[
-        int | None,
-        typer.Option(help="Liveness endpoint port (env PEAKPILOT_LIVENESS_PORT, default 8080)."),
-    ] = None,
+        int, typer.Option(envvar=ENV["liveness_port"], help="Liveness endpoint port.")
+    ] = 8080,
     metrics_port: Annotated[
-        int | None,
-        typer.Option(help="/metrics port (env PEAKPILOT_METRICS_PORT, default 9100); 0 disables."),
-    ] = None,
-    solver: Annotated[
-        Solver | None, typer.Option(help="MILP solver (env PEAKPILOT_SOLVER, default highs).")
-    ] = None,
+        int, typer.Option(envvar=ENV["metrics_port"], help="/metrics port; 0 disables.")
+    ] = 9100,
+    solver: Annotated[Solver, typer.Option(envvar=ENV["solver"], help="MILP solver.")] = (
+        Solver.highs
+    ),
     time_limit: Annotated[
-        float | None,
-        typer.Option(
-            help="Solver time limit, seconds (env PEAKPILOT_SOLVER_TIME_LIMIT, default 3)."
-        ),
-    ] = None,
+        float, typer.Option(envvar=ENV["time_limit"], help="Solver time limit, seconds.")
+    ] = 3.0,
     log_format: Annotated[
-        str | None, typer.Option(help="json or plain (env PEAKPILOT_LOG_FORMAT, default json).")
-    ] = None,
+        str, typer.Option(envvar=ENV["log_format"], help="json or plain (Kopf's formats).")
+    ] = "json",
+    log_level: Annotated[
+        str,
+        typer.Option(envvar=ENV["log_level"], help="DEBUG, INFO, WARNING, ERROR or CRITICAL."),
+    ] = "INFO",
+    peering_lifetime: Annotated[
+        int,
+        typer.Option(
+            envvar=ENV["peering_lifetime"],
+            help="Seconds a replica's peering record counts as live (5 to 3600).",
+        ),
+    ] = 60,
     prometheus_url: Annotated[
         list[str] | None,
         typer.Option(
             "--prometheus-url",
             metavar="URL",
+            envvar=ENV["prometheus_urls"],
             help="A Prometheus URL policies may query, or a prefix of such URLs (repeatable; "
-            "env PEAKPILOT_PROMETHEUS_URLS; default: any).",
+            "the variable takes several, comma-separated; default: any).",
         ),
     ] = None,
 ) -> None:
-    """Run the operator: reconcile every ScalingPolicy at its interval."""
+    """Run the operator: reconcile every ScalingPolicy at its interval.
+
+    Each setting is a flag or a PEAKPILOT_* variable (the flag wins), checked at start.
+    """
     from peakpilot.operator import OperatorSettings, run
 
     if not namespace and not all_namespaces:
@@ -679,25 +703,41 @@ def operator_command(
             "remove --priority (e.g. from the chart's operator.extraArgs)"
         )
         _fail(InputError("arguments", [why]))
-    try:
-        settings = OperatorSettings.from_env(
-            namespaces=tuple(namespace or ()),
-            all_namespaces=all_namespaces,
-            kubeconfig=kubeconfig,
-            peering=peering,
-            liveness_port=liveness_port,
-            metrics_port=metrics_port,
-            solver=solver.value if solver else None,
-            time_limit=time_limit,
-            log_format=log_format,
-            prometheus_urls=tuple(prometheus_url) if prometheus_url else None,
-        )
-    except ValueError as exc:
-        setting, _, problem = str(exc).partition(": ")
-        _fail(InputError(setting, [problem]))
+    for setting, variable in ENV.items():
+        # An empty variable is no default (click would skip it): say so, as for any bad value.
+        # An empty URL list is the default, "any URL".
+        if os.environ.get(variable) == "" and setting != "prometheus_urls":
+            _fail(InputError(variable, ["empty: set a value, or unset it for the default"]))
+    # The variable's commas, like the chart writes them; click splits on whitespace only.
+    urls = tuple(u for item in prometheus_url or () for u in item.replace(",", " ").split())
+    settings = OperatorSettings(
+        namespaces=tuple(namespace or ()),
+        all_namespaces=all_namespaces,
+        kubeconfig=kubeconfig,
+        peering=peering,
+        peering_lifetime=peering_lifetime,
+        liveness_port=liveness_port,
+        metrics_port=metrics_port,
+        solver=solver.value,
+        time_limit=time_limit,
+        log_format=log_format,
+        log_level=log_level,
+        prometheus_urls=urls,
+    )
+    for setting, problem in settings.problems()[:1]:
+        _fail(InputError(_setting_source(ctx, setting), [problem]))
     _require_solver(settings.solver, "--solver / PEAKPILOT_SOLVER")
     _check_operator_inputs(settings)
     run(settings)
+
+
+def _setting_source(ctx: typer.Context, setting: str) -> str:
+    """The flag or the variable a setting's value came from, as the user wrote it."""
+    param = "prometheus_url" if setting == "prometheus_urls" else setting
+    source = ctx.get_parameter_source(param)
+    if source is not None and source.name == "ENVIRONMENT":
+        return ENV[setting]
+    return "--" + param.replace("_", "-")
 
 
 def _cluster(kubeconfig: str | None) -> Kube | None:
@@ -741,8 +781,21 @@ def _check_operator_inputs(settings: OperatorSettings) -> None:
             )
 
 
+def _from_env(exc: Exception) -> str | None:
+    """The variable a bad option value came from (typer's envvar=), None for a flag."""
+    param, ctx = getattr(exc, "param", None), getattr(exc, "ctx", None)
+    envvar = getattr(param, "envvar", None)
+    if param is None or ctx is None or not isinstance(envvar, str):
+        return None
+    source = ctx.get_parameter_source(param.name)
+    return envvar if source is not None and source.name == "ENVIRONMENT" else None
+
+
 def _usage_source(exc: Exception) -> str:
     """The option or argument a usage error is about (`arguments` when none)."""
+    envvar = _from_env(exc)
+    if envvar is not None:
+        return envvar
     option = getattr(exc, "option_name", None)
     if option:
         return str(option)
@@ -760,6 +813,10 @@ def _usage_problem(exc: Exception) -> str:
     command = ctx.command_path if ctx is not None else "peakpilot"
     format_message = getattr(exc, "format_message", None)
     message = format_message() if callable(format_message) else str(exc)
+    envvar = _from_env(exc)
+    if envvar is not None:  # the value as the variable holds it, and what is wrong with it
+        problem = str(getattr(exc, "message", message)).removeprefix("Value error, ")
+        message = f"{os.environ.get(envvar, '')[:100]!r}: {problem}"
     return f"{' '.join(str(message).split())} (see {command} --help)"
 
 

@@ -50,7 +50,8 @@ EXIT_WAIT = 3.0  # seconds running reconciles get to end after Kopf stops
 
 @dataclass(frozen=True)
 class OperatorSettings:
-    """Settings from flags and PEAKPILOT_* environment variables (see docs/operations.md)."""
+    """The operator's settings: flags or PEAKPILOT_* variables, read by the CLI (typer's envvar=;
+    docs/operations.md lists them), checked by `problems`."""
 
     namespaces: tuple[str, ...] = ()
     all_namespaces: bool = False
@@ -68,38 +69,6 @@ class OperatorSettings:
     kubeconfig: str | None = None
     # The Prometheus URLs policies may name (empty: any; see docs/operations.md, trust model).
     prometheus_urls: tuple[str, ...] = ()
-
-    @classmethod
-    def from_env(cls, **overrides: Any) -> OperatorSettings:
-        """Flags (overrides) over PEAKPILOT_* variables over defaults; ValueError names the
-        setting and the fix (the CLI prints it as one line, exit 2)."""
-        env = os.environ
-        values: dict[str, Any] = {
-            "liveness_port": _env_number(int, "PEAKPILOT_LIVENESS_PORT", "8080"),
-            "metrics_port": _env_number(int, "PEAKPILOT_METRICS_PORT", "9100"),
-            "solver": env.get("PEAKPILOT_SOLVER", "highs"),
-            "time_limit": _env_number(float, "PEAKPILOT_SOLVER_TIME_LIMIT", "3"),
-            "log_format": env.get("PEAKPILOT_LOG_FORMAT", "json"),
-            "log_level": env.get("PEAKPILOT_LOG_LEVEL", "INFO"),
-            "peering_lifetime": _env_number(
-                int, "PEAKPILOT_PEERING_LIFETIME", str(DEFAULT_LIFETIME)
-            ),
-            "prometheus_urls": tuple(
-                env.get("PEAKPILOT_PROMETHEUS_URLS", "").replace(",", " ").split()
-            ),
-        }
-        sources = {name: f"PEAKPILOT_{name.upper()}" for name in values}
-        sources["time_limit"] = "PEAKPILOT_SOLVER_TIME_LIMIT"
-        for name, value in overrides.items():
-            if value is not None:
-                values[name] = value
-                sources[name] = "--" + name.replace("_", "-")
-        settings = cls(**values)
-        problems = settings.problems()
-        if problems:
-            name, problem = problems[0]
-            raise ValueError(f"{sources.get(name, name)}: {problem}")
-        return settings
 
     def problems(self) -> list[tuple[str, str]]:
         """(setting, what is wrong and the fix) for each setting the operator cannot run with."""
@@ -127,16 +96,6 @@ class OperatorSettings:
                 ("log_level", f"{self.log_level!r}: use DEBUG, INFO, WARNING, ERROR or CRITICAL")
             )
         return out
-
-
-def _env_number(kind: type[int] | type[float], name: str, default: str) -> Any:
-    text = os.environ.get(name, default)
-    try:
-        return kind(text)
-    except ValueError:
-        noun = "an integer" if kind is int else "a number"
-        problem = f"{text!r} is not {noun}: set {noun} (default {default})"
-        raise ValueError(f"{name}: {problem}") from None
 
 
 _settings = OperatorSettings()
@@ -343,33 +302,25 @@ def reconciles_alive(**_: Any) -> dict[str, Any]:
 
 
 def _configure_logging(settings: OperatorSettings) -> None:
+    """Kopf's own log formats: JSON (message, timestamp, severity, and the policy as `object`)
+    or its text line; PeakPilot adds only which logger spoke (`logger`) to the JSON."""
     level = getattr(logging, settings.log_level.upper(), logging.INFO)
-    handler = logging.StreamHandler()
-    if settings.log_format == "json":
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    json_logs = settings.log_format == "json"
+    kopf.configure(
+        debug=level <= logging.DEBUG,
+        log_format=kopf.LogFormat.JSON if json_logs else kopf.LogFormat.FULL,
+    )
     root = logging.getLogger()
-    root.handlers[:] = [handler]
     root.setLevel(level)
+    if json_logs:
+        for handler in root.handlers:
+            handler.addFilter(_logger_name)
 
 
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        import json
-
-        entry = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for key in ("k8s_ref", "k8s_skip"):
-            if hasattr(record, key):
-                entry[key] = str(getattr(record, key))
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
+def _logger_name(record: logging.LogRecord) -> bool:
+    """Keep the logger's name in JSON logs (Kopf's JSON leaves it out): peakpilot.* or kopf.*."""
+    record.logger = record.name  # a record attribute is a JSON field to python-json-logger
+    return True
 
 
 def _connection_info(configuration: Any) -> kopf.ConnectionInfo:

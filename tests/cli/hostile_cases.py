@@ -563,6 +563,19 @@ CASES: list[Case] = [
         "PEAKPILOT_PEERING_LIFETIME",
         {"PEAKPILOT_PEERING_LIFETIME": "3"},
     ),
+    Case("operator-solver-empty", operator(), "PEAKPILOT_SOLVER", {"PEAKPILOT_SOLVER": ""}),
+    Case(
+        "operator-metrics-port-empty",
+        operator(),
+        "PEAKPILOT_METRICS_PORT",
+        {"PEAKPILOT_METRICS_PORT": ""},
+    ),
+    Case("operator-log-level-flag", operator("--log-level", "LOUD"), "--log-level"),
+    Case(
+        "operator-peering-lifetime-flag",
+        operator("--peering-lifetime", "4"),
+        "--peering-lifetime",
+    ),
     Case(  # overflowed Kopf's timedelta
         "operator-peering-lifetime-huge",
         operator("--peering", "peakpilot"),

@@ -64,23 +64,14 @@ def test_check_refuses_a_missing_object_and_a_duplicate() -> None:
     assert [str(o) for o in objects("pp", ["a", "b"])] == ["KopfPeering a/pp", "KopfPeering b/pp"]
 
 
-@pytest.mark.parametrize(
-    ("value", "problem"),
-    [
-        ("abc", "'abc' is not an integer"),
-        ("3", "3 seconds: use 5 to 3600"),
-        ("3601", "3601 seconds: use 5 to 3600"),
-        ("99999999999999999999", "99999999999999999999 seconds: use 5"),  # Kopf overflowed
-    ],
-)
-def test_the_peering_lifetime_is_checked_at_start_with_or_without_peering(
-    monkeypatch: pytest.MonkeyPatch, value: str, problem: str
-) -> None:
-    monkeypatch.setenv("PEAKPILOT_PEERING_LIFETIME", value)
-    with pytest.raises(ValueError, match=f"^PEAKPILOT_PEERING_LIFETIME: {problem}"):
-        OperatorSettings.from_env()
+@pytest.mark.parametrize("value", [3, 4, 3601, 99999999999999999999])  # the last overflowed Kopf
+def test_the_peering_lifetime_is_checked_at_start_with_or_without_peering(value: int) -> None:
+    # The value's source (--peering-lifetime or PEAKPILOT_PEERING_LIFETIME) is the CLI's to name.
+    ((setting, problem),) = OperatorSettings(peering_lifetime=value).problems()
+    assert setting == "peering_lifetime"
+    assert problem.startswith(f"{value} seconds: use 5 to 3600")
 
 
-def test_a_peering_lifetime_in_range_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PEAKPILOT_PEERING_LIFETIME", "3600")
-    assert OperatorSettings.from_env().peering_lifetime == 3600
+@pytest.mark.parametrize("value", [5, 60, 3600])
+def test_a_peering_lifetime_in_range_is_taken(value: int) -> None:
+    assert OperatorSettings(peering_lifetime=value).problems() == []
