@@ -47,7 +47,7 @@ def test_prometheus_down_never_scales_down_and_recovers(
             onMetricFailure={"action": "HoldLastKnown", "ttl": "2s"},
         )
     )
-    peakpilot_factory()
+    operator = peakpilot_factory()
     probe = PolicyProbe(kube_api, NS, "peak")
     probe.wait_condition("MetricsAvailable", "True", timeout=40)
     wait_until(
@@ -86,6 +86,7 @@ def test_prometheus_down_never_scales_down_and_recovers(
     assert replica_history(kube_api, NS, "checkout") == [7, 2]
     probe.wait_condition("FallbackActive", "False")
     probe.wait_condition("Ready", "True", "Reconciled")
+    assert operator.running and "Traceback" not in operator.log()  # the fault matrix's no-crash
 
 
 def test_an_operator_restart_resumes_without_flapping(
