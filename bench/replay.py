@@ -231,7 +231,7 @@ def week_speed(traces_dir: Path) -> str:
     )
 
 
-FIVE = (  # name, share of the World Cup load, priority (money/h per request/s outside the SLO)
+FIVE = (  # name, share of the World Cup load, priority (a weight: who keeps its SLO first)
     ("frontend", 1.0, 5.0),
     ("catalog", 0.8, 1.0),
     ("cart", 0.4, 8.0),
