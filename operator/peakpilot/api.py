@@ -679,22 +679,64 @@ class Condition(ApiModel):
     observed_generation: int | None = Field(default=None, description="Generation it describes.")
 
 
+# status.lastPlan is the plan document of `peakpilot plan -o json` in its compact form
+# (peakpilot.report.plan_document, docs/cli.md): the same keys with the same meanings.
+
+
+class ForecastStatus(ApiModel):
+    method: str = Field(description="The forecaster used: seasonal, trend or reactive.")
+    reason: str = Field(
+        default="", max_length=512, description="Why that method: its accuracy gate, or the spec."
+    )
+    basis: str = Field(description="What set the demand: forecast, band, load or event NAME.")
+
+
 class WorkloadStatus(ApiModel):
     name: str = Field(description="Workload name.")
     current: int = Field(description="Replicas when planned.")
     desired: int = Field(description="Replicas planned.")
-    load: float | None = Field(default=None, description="Requests/s sized for.")
-    utilization: float | None = Field(default=None, description="Load / (desired x capacity).")
-    cost_per_hour: float | None = Field(default=None, description="Price x desired.")
-    reason: str = Field(default="", description="Why this count.")
-    limited_by: str | None = Field(default=None, description="floor, ceiling, budget:..., or none.")
-    forecast: str | None = Field(
+    load: float | None = Field(
+        default=None, description="The observed load, requests/s; null when unavailable."
+    )
+    demand: float | None = Field(default=None, description="The load the plan sized for.")
+    source: str | None = Field(
         default=None,
-        max_length=512,
-        description="Forecast method (seasonal, trend, reactive), what set the demand, and why.",
+        description="Where the demand came from: observed, held, static, current or missing.",
+    )
+    needed: int | None = Field(
+        default=None, description="Fewest replicas that meet the SLO, ignoring bounds and limits."
+    )
+    utilization: float | None = Field(default=None, description="Demand / (desired x capacity).")
+    cost_per_hour: float | None = Field(default=None, description="Price x desired.")
+    outside_slo: float | None = Field(
+        default=None, description="Requests/s served outside the SLO at desired."
+    )
+    reason: str = Field(default="", max_length=512, description="Why this count.")
+    limited_by: str | None = Field(default=None, description="floor, ceiling, budget:..., or none.")
+    events: list[str] = Field(default_factory=list, description="Calendar events in force.")
+    note: str | None = Field(
+        default=None, max_length=512, description="How a missing load was replaced, if it was."
+    )
+    forecast: ForecastStatus | None = Field(
+        default=None, description="How the demand was sized; null when the load was not observed."
     )
     surge: str | None = Field(
         default=None, max_length=512, description="Why the workload is in surge mode, if it is."
+    )
+
+
+class PlanTotals(ApiModel):
+    cost_per_hour: float | None = Field(default=None, description="Running cost of the plan.")
+    current_cost_per_hour: float | None = Field(
+        default=None, description="Running cost of the current replicas."
+    )
+    objective: float | None = Field(
+        default=None,
+        description="The plan's score: replicas short of an SLO weighted by priority, then "
+        "cost/h and churn (not money; lower is better).",
+    )
+    outside_slo: float | None = Field(
+        default=None, description="Requests/s served outside the SLO, summed."
     )
 
 
@@ -704,24 +746,40 @@ class SolverStatus(ApiModel):
     seconds: float = Field(description="Model build and solve time.")
     gap: float | None = Field(default=None, description="Relative gap to the best bound.")
     used_greedy: bool = Field(default=False, description="The greedy plan was used instead.")
-    fallback_reason: str | None = Field(default=None, description="Why the greedy plan was used.")
+    fallback_reason: str | None = Field(
+        default=None, max_length=512, description="Why the greedy plan was used."
+    )
+
+
+class RelaxStatus(ApiModel):
+    by: float | None = Field(default=None, description="Extra limit priced (10 %).")
+    new_limit: float | None = Field(default=None, description="The limit raised by `by`.")
+    gain_per_hour: float | None = Field(
+        default=None,
+        description="What `by` saves in the plan's objective (replicas short of an SLO "
+        "weighted by priority, then cost/h): a score to compare, not money.",
+    )
+    cost_change_per_hour: float | None = Field(
+        default=None, description="Cost/h change of the relaxed plan."
+    )
+    outside_slo_change: float | None = Field(
+        default=None, description="Change of requests/s outside the SLO (negative: fewer)."
+    )
+    replicas: dict[str, int] = Field(
+        default_factory=dict, description="Replicas each workload would gain."
+    )
 
 
 class BindingStatus(ApiModel):
     constraint: str = Field(description="cost, cpu or memory.")
-    limit: float = Field(description="The limit.")
-    used: float = Field(description="Usage of the plan.")
-    needed: float = Field(description="Usage if every workload had its best count.")
+    limit: float | None = Field(default=None, description="The limit.")
+    used: float | None = Field(default=None, description="Usage of the plan.")
+    needed: float | None = Field(default=None, description="Usage if every workload met its SLO.")
     soft: bool = Field(default=False, description="The floors alone exceed the limit.")
-    relax_by: float | None = Field(default=None, description="Extra limit priced.")
-    relax_gain_per_hour: float | None = Field(
-        default=None,
-        description="What relaxBy saves in the plan's objective (replicas short of an SLO "
-        "weighted by priority, then cost/h): a score to compare, not money.",
+    squeezed: dict[str, int] = Field(
+        default_factory=dict, description="Replicas each workload is short of what its load needs."
     )
-    relax_replicas: dict[str, int] | None = Field(
-        default=None, description="Replicas each workload would gain with relaxBy."
-    )
+    relax: RelaxStatus | None = Field(default=None, description="What raising the limit buys.")
 
 
 class LeftOutStatus(ApiModel):
@@ -730,15 +788,12 @@ class LeftOutStatus(ApiModel):
 
 
 class LastPlan(ApiModel):
-    time: str = Field(description="When the plan was made (RFC 3339).")
-    objective: float = Field(
-        description="The plan's score: replicas short of an SLO weighted by priority, then "
-        "cost/h and churn (not money; lower is better)."
-    )
-    cost_per_hour: float = Field(description="Running cost of the plan per hour.")
-    solver: SolverStatus = Field(description="How the plan was solved.")
+    at: str = Field(description="When the plan was made (RFC 3339).")
+    metrics_ok: bool | None = Field(default=None, description="Every load was observed.")
     workloads: list[WorkloadStatus] = Field(default_factory=list, description="Per workload.")
+    totals: PlanTotals | None = Field(default=None, description="Totals over the workloads.")
     binding: list[BindingStatus] = Field(default_factory=list, description="Binding limits.")
+    solver: SolverStatus = Field(description="How the plan was solved.")
     notes: list[str] = Field(default_factory=list, description="Fallbacks and warnings.")
     left_out: list[LeftOutStatus] = Field(
         default_factory=list, description="Workloads not planned (target never readable): why."

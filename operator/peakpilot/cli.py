@@ -291,7 +291,7 @@ def plan(
     Exit codes: 0 ok, 2 invalid input, 3 metrics unavailable (the safe plan is still printed).
     """
     from peakpilot.inputs import load_policy, load_snapshot
-    from peakpilot.report import decision_dict, print_decision
+    from peakpilot.report import plan_document, print_decision
     from peakpilot.translate import to_policy
     from peakplan.controller import (
         MISSING_DATA_RULE,
@@ -363,7 +363,7 @@ def plan(
         console = _console()
         print_decision(decision, manifest.metadata.name, console)
     else:
-        _emit(decision_dict(decision, manifest.metadata.name), output)
+        _emit(plan_document(decision, manifest.metadata.name), output)
     for problem in problems:
         Console(stderr=True).print(f"[yellow]{escape(problem)}[/]", soft_wrap=True)
     if not decision.metrics_ok:

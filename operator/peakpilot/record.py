@@ -7,15 +7,14 @@ the namespace.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from peakpilot import telemetry
 from peakpilot.observe import Observed, Refused
-from peakpilot.report import binding_dict, iso
-from peakplan.controller import Decision, ForecastUse, Memory
+from peakpilot.report import iso, plan_document
+from peakplan.controller import Decision, Memory
 
 CONDITION_TYPES = ("Ready", "MetricsAvailable", "BudgetBinding", "FallbackActive", "Paused")
 
@@ -129,70 +128,7 @@ def record(
             events.append(Event("Warning", "WorkloadProblems", "; ".join(problems)))
     else:
         conditions.set("Ready", True, "Reconciled", f"planned {len(plan.workloads)} workloads")
-    return {"lastPlan": last_plan(decision)}, events
-
-
-def _forecast_text(use: ForecastUse | None) -> str | None:
-    """One line for status: method, what set the demand, and the forecaster's own reason."""
-    if use is None:
-        return None
-    return f"{use.method}, demand from {use.basis}: {use.reason}"[:512]
-
-
-def last_plan(decision: Decision) -> dict[str, Any]:
-    plan = decision.plan
-    s = plan.solver
-    workloads = []
-    for d in plan.workloads:
-        given = decision.input(d.name)
-        workloads.append(
-            {
-                "name": d.name,
-                "current": d.current,
-                "desired": d.desired,
-                "load": round(given.demand, 3),
-                "utilization": round(d.utilization, 4) if math.isfinite(d.utilization) else None,
-                "costPerHour": round(d.cost_per_hour, 4),
-                "reason": (d.reason + (f"; {given.note}" if given.note else ""))[:512],
-                "limitedBy": d.limited_by,
-                "forecast": _forecast_text(given.forecast),
-                "surge": given.surge[:512] if given.surge else None,
-            }
-        )
-    binding = []
-    for b in plan.binding:
-        raw = binding_dict(b)
-        relax = raw.get("relax") or {}
-        binding.append(
-            {
-                "constraint": b.constraint,
-                "limit": raw["limit"],
-                "used": raw["used"],
-                "needed": raw["needed"],
-                "soft": b.soft,
-                "relaxBy": relax.get("by"),
-                "relaxGainPerHour": relax.get("gainPerHour"),
-                "relaxReplicas": relax.get("replicas"),
-            }
-        )
-    return {
-        "time": iso(decision.at),
-        "objective": round(plan.objective, 4),
-        "costPerHour": round(plan.cost_per_hour, 4),
-        "solver": {
-            "name": s.solver,
-            "status": s.status,
-            "seconds": round(s.seconds, 4),
-            "gap": round(s.gap, 6) if s.gap is not None else None,
-            "usedGreedy": s.used_greedy,
-            "fallbackReason": s.fallback_reason,
-        },
-        "workloads": workloads,
-        "binding": binding,
-        "notes": list(plan.notes),
-        # Workloads not planned (their replicas could not be read, and were never seen): why.
-        "leftOut": [{"name": n, "reason": why[:512]} for n, why in decision.left_out.items()],
-    }
+    return {"lastPlan": plan_document(decision, compact=True)}, events
 
 
 def export_metrics(

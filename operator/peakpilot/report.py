@@ -1,7 +1,7 @@
 """A decision as people and programs read it: the stable JSON shape and the terminal table.
 
-The JSON shape (documented in docs/cli.md) is what `peakpilot plan --output json` prints and what
-`status.lastPlan` mirrors; keep its keys stable, add new ones freely.
+The plan document (`plan_document`, documented in docs/cli.md) is what `peakpilot plan --output
+json` prints and, compact, what `status.lastPlan` holds; keep its keys stable, add new ones freely.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from rich.text import Text
 
 from peakplan.controller import Decision, ForecastUse
 from peakplan.plan import Binding
-
-UNITS = {"cost": "/h", "cpu": " cores", "memory": " bytes"}
 
 
 def iso(epoch: float) -> str:
@@ -51,23 +49,38 @@ def binding_dict(b: Binding) -> dict[str, Any]:
     return out
 
 
-def forecast_dict(use: ForecastUse | None) -> dict[str, Any] | None:
-    """How the demand was sized: the forecast method, why, and what set the demand."""
+STATUS_TEXT = 512  # characters of one text in status.lastPlan (the CRD's maxLength)
+
+
+def forecast_dict(use: ForecastUse | None, compact: bool = False) -> dict[str, Any] | None:
+    """How the demand was sized: the forecast method, why, and what set the demand (compact:
+    without the figures)."""
     if use is None:
         return None
-    return {
-        "method": use.method,
-        "reason": use.reason,
-        "horizonSeconds": _num(use.horizon),
-        "value": _num(use.value),
-        "band": _num(use.band),
-        "basis": use.basis,
-        "scores": {k: _num(v) for k, v in use.scores.items()},
-    }
+    out: dict[str, Any] = {"method": use.method, "reason": use.reason, "basis": use.basis}
+    if compact:
+        out["reason"] = use.reason[:STATUS_TEXT]
+        return out
+    out["horizonSeconds"] = _num(use.horizon)
+    out["value"] = _num(use.value)
+    out["band"] = _num(use.band)
+    out["scores"] = {k: _num(v) for k, v in use.scores.items()}
+    return out
 
 
-def decision_dict(decision: Decision, policy_name: str = "") -> dict[str, Any]:
-    """The stable JSON form of one decision."""
+def plan_document(
+    decision: Decision, policy_name: str = "", *, compact: bool = False
+) -> dict[str, Any]:
+    """The plan document (docs/cli.md, "The plan document"): what `plan --output json` prints
+    and, `compact`, what `status.lastPlan` holds. Compact keeps every key's meaning and drops only
+    what a status need not carry: the policy's name (the object's own), the forecast's figures,
+    the solver's model size; texts are cut to 512 characters. Every other key is always written
+    (null when it has no value): status is merge-patched, and a key left out would keep a stale
+    value."""
+
+    def text(value: str | None) -> str | None:
+        return value[:STATUS_TEXT] if compact and value is not None else value
+
     plan = decision.plan
     workloads = []
     for d in plan.workloads:
@@ -84,20 +97,34 @@ def decision_dict(decision: Decision, policy_name: str = "") -> dict[str, Any]:
                 "utilization": _num(d.utilization),
                 "costPerHour": _num(d.cost_per_hour),
                 "outsideSlo": _num(d.outside_slo),
-                "reason": d.reason,
+                "reason": text(d.reason),
                 "limitedBy": d.limited_by,
                 "events": list(given.events),
-                "note": given.note,
-                "forecast": forecast_dict(given.forecast),
-                "surge": given.surge,
+                "note": text(given.note),
+                "forecast": forecast_dict(given.forecast, compact),
+                "surge": text(given.surge),
             }
         )
     current_cost = sum(
         d.current * (d.cost_per_hour / d.desired if d.desired else 0.0) for d in plan.workloads
     )
     s = plan.solver
-    return {
-        "policy": policy_name,
+    solver: dict[str, Any] = {
+        "name": s.solver,
+        "status": s.status,
+        "seconds": round(s.seconds, 6),
+        "gap": _num(s.gap) if s.gap is not None else None,
+        "usedGreedy": s.used_greedy,
+        "fallbackReason": text(s.fallback_reason),
+    }
+    if not compact:
+        solver |= {
+            "formulation": s.formulation,
+            "variables": s.variables,
+            "constraints": s.constraints,
+        }
+    document: dict[str, Any] = {} if compact else {"policy": policy_name}
+    return document | {
         "at": iso(decision.at),
         "metricsOk": decision.metrics_ok,
         "workloads": workloads,
@@ -108,18 +135,10 @@ def decision_dict(decision: Decision, policy_name: str = "") -> dict[str, Any]:
             "outsideSlo": _num(sum(d.outside_slo for d in plan.workloads)),
         },
         "binding": [binding_dict(b) for b in plan.binding],
-        "solver": {
-            "name": s.solver,
-            "status": s.status,
-            "seconds": round(s.seconds, 6),
-            "gap": _num(s.gap) if s.gap is not None else None,
-            "usedGreedy": s.used_greedy,
-            "fallbackReason": s.fallback_reason,
-            "formulation": s.formulation,
-            "variables": s.variables,
-            "constraints": s.constraints,
-        },
-        "notes": list(plan.notes),
+        "solver": solver,
+        "notes": [text(n) for n in plan.notes],
+        # Workloads not planned (their replicas could not be read, and were never seen): why.
+        "leftOut": [{"name": n, "reason": text(why)} for n, why in decision.left_out.items()],
     }
 
 

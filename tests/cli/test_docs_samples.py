@@ -102,6 +102,9 @@ def test_the_json_examples_in_the_cli_reference_show_real_keys() -> None:
     )
     assert _missing_keys(plan_doc, plan) == []
     assert _missing_keys(simulate_doc, simulate) == []
+    # The plan document is documented whole (docs/cli.md, "The plan document"): no real key is
+    # left out of its example.
+    assert _missing_keys(plan, plan_doc) == []
 
 
 def test_the_key_check_can_fail() -> None:

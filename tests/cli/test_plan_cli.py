@@ -23,7 +23,7 @@ import pytest
 import yaml
 from rich.console import Console
 
-from peakpilot.report import decision_dict, print_decision
+from peakpilot.report import plan_document, print_decision
 from peakplan.controller import Decision, Memory, Observation, WorkloadObservation, decide
 from peakplan.policy import Policy, WorkloadPolicy
 
@@ -89,6 +89,11 @@ def test_json_has_the_documented_keys() -> None:
         assert isinstance(w["desired"], int) and w["reason"]
         assert w["events"] == ["singles-day"]
     by_name = {w["name"]: w for w in data["workloads"]}
+    # load is what was observed, demand what was sized for (here the event's 4x multiple): the
+    # same meanings as in status.lastPlan, which the same function writes.
+    assert (by_name["checkout"]["load"], by_name["checkout"]["demand"]) == (180.0, 720.0)
+    assert by_name["checkout"]["forecast"]["basis"] == "event singles-day"
+    assert data["leftOut"] == []
     assert by_name["checkout"]["desired"] == 40  # the event's floor
     assert by_name["checkout"]["limitedBy"] == "floor"
     assert data["totals"]["costPerHour"] == pytest.approx(
@@ -343,7 +348,7 @@ def test_an_unavailable_load_is_said_so_in_one_line_never_as_zero() -> None:
     (error,) = [line for line in under if "HTTP 400" in line]  # one line, however long
     assert error.startswith("  load unavailable: Prometheus at http://prom:9090 answered HTTP 400")
     assert error.endswith("… (full text: -o json)") and len(error) <= 100
-    assert long_error.strip() in decision_dict(decision)["workloads"][0]["note"]
+    assert long_error.strip() in plan_document(decision)["workloads"][0]["note"]
 
 
 def test_a_held_load_shows_what_was_held() -> None:

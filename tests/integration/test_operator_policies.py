@@ -108,8 +108,9 @@ def test_preview_ownership_invalid_spec_and_budget_side_by_side(
     (cost,) = plan["binding"]
     assert cost["constraint"] == "cost"
     assert (cost["limit"], cost["used"], cost["needed"]) == (20, 20, 26)
-    assert cost["relaxReplicas"] == {"catalog": 2} and cost["relaxBy"] == 2
-    assert plan["costPerHour"] <= 20
+    assert cost["relax"]["replicas"] == {"catalog": 2} and cost["relax"]["by"] == 2
+    assert cost["squeezed"] == {"catalog": 13 - 7}  # short of what its load needs
+    assert plan["totals"]["costPerHour"] <= 20
     catalog = budget.planned("catalog") or {}
     assert catalog["limitedBy"] == "budget:cost" and "squeezed" in catalog["reason"]
     assert plan["solver"]["name"] == "highs" and plan["solver"]["status"] == "optimal"

@@ -168,9 +168,56 @@ FULL: dict[str, Any] = {
             "paused": False,
         },
         "lastPlan": {
-            "time": "2026-11-11T00:00:00Z",
-            "objective": 12.5,
-            "costPerHour": 9.6,
+            "at": "2026-11-11T00:00:00Z",
+            "metricsOk": True,
+            "workloads": [
+                {
+                    "name": "checkout",
+                    "current": 10,
+                    "desired": 80,
+                    "load": 1800.0,
+                    "demand": 2400.0,
+                    "source": "observed",
+                    "needed": 40,
+                    "utilization": 0.75,
+                    "costPerHour": 9.6,
+                    "outsideSlo": 0.0,
+                    "reason": "event floor",
+                    "limitedBy": "floor",
+                    "events": ["singles-day"],
+                    "note": "",
+                    "forecast": {
+                        "method": "reactive",
+                        "reason": "the gate is shut",
+                        "basis": "band",
+                    },
+                    "surge": "load 120 rps above ready capacity 80 rps",
+                }
+            ],
+            "totals": {
+                "costPerHour": 9.6,
+                "currentCostPerHour": 1.2,
+                "objective": 12.5,
+                "outsideSlo": 0.0,
+            },
+            "binding": [
+                {
+                    "constraint": "cost",
+                    "limit": 40.0,
+                    "used": 39.5,
+                    "needed": 45.0,
+                    "soft": True,
+                    "squeezed": {"checkout": 3},
+                    "relax": {
+                        "by": 5.0,
+                        "newLimit": 45.0,
+                        "gainPerHour": 3.25,
+                        "costChangePerHour": 4.8,
+                        "outsideSloChange": -120.0,
+                        "replicas": {"checkout": 4},
+                    },
+                }
+            ],
             "solver": {
                 "name": "highs",
                 "status": "optimal",
@@ -179,32 +226,6 @@ FULL: dict[str, Any] = {
                 "usedGreedy": True,
                 "fallbackReason": "deadline",
             },
-            "workloads": [
-                {
-                    "name": "checkout",
-                    "current": 10,
-                    "desired": 80,
-                    "load": 2400.0,
-                    "utilization": 0.75,
-                    "costPerHour": 9.6,
-                    "reason": "event floor",
-                    "limitedBy": "floor",
-                    "forecast": "reactive, demand from band: the gate is shut",
-                    "surge": "load 120 rps above ready capacity 80 rps",
-                }
-            ],
-            "binding": [
-                {
-                    "constraint": "cost",
-                    "limit": 40.0,
-                    "used": 39.5,
-                    "needed": 45.0,
-                    "soft": True,
-                    "relaxBy": 5.0,
-                    "relaxGainPerHour": 3.25,
-                    "relaxReplicas": {"checkout": 4},
-                }
-            ],
             "notes": ["forecast skipped: not enough history"],
             "leftOut": [{"name": "search", "reason": "target unreadable (HTTP 500)"}],
         },
@@ -296,7 +317,8 @@ def test_full_example_parses_with_camel_case_aliases() -> None:
     )
     assert spec.on_metric_failure == api.OnMetricFailure(action="Static", ttl="5m", replicas=12)
     assert policy.status is not None and policy.status.last_plan is not None
-    assert policy.status.last_plan.binding[0].relax_replicas == {"checkout": 4}
+    relax = policy.status.last_plan.binding[0].relax
+    assert relax is not None and relax.replicas == {"checkout": 4}
 
 
 @pytest.mark.parametrize("doc", [FULL, full_basic_auth()], ids=["bearer", "basic-auth"])

@@ -164,6 +164,12 @@ def test_a_reconcile_scales_each_workload_and_records_the_plan() -> None:
     assert conditions(outcome)["MetricsAvailable"] == ("True", "AllLoadsRead")
     plan = outcome.status["lastPlan"]
     assert {w["name"]: w["desired"] for w in plan["workloads"]} == {"web": 25, "api": 5}
+    # load is the observed load, demand what was sized for (reactive here: the same)
+    assert {w["name"]: (w["load"], w["demand"]) for w in plan["workloads"]} == {
+        "web": (200.0, 200.0),
+        "api": (40.0, 40.0),
+    }
+    api.LastPlan.model_validate(plan)  # the CRD's status schema holds it: nothing pruned
     assert list(outcome.status)[:1] == ["observedGeneration"]
 
 

@@ -1,0 +1,117 @@
+"""The plan document: `plan -o json` prints it whole, `status.lastPlan` holds it compact. One
+function makes both, so a key means the same in each; compact only leaves keys out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from peakpilot import api
+from peakpilot.report import STATUS_TEXT, plan_document
+from peakpilot.translate import to_policy
+from peakplan.controller import Decision, Memory, Observation, WorkloadObservation, decide
+
+AT = 1_794_268_800.0  # 2026-11-10T00:00:00Z
+LONG_ERROR = "cannot reach Prometheus: " + "x" * 700  # a note longer than status keeps
+
+
+def workload(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "targetRef": {"kind": "Deployment", "name": name},
+        "minReplicas": 1,
+        "maxReplicas": 100,
+        "load": {"query": f"sum(rate(requests{{app='{name}'}}[1m]))"},
+        "capacityPerReplica": 10,
+        "cost": {"perReplicaHour": 1.0},
+    }
+
+
+def decision() -> Decision:
+    """Two workloads under a binding $10/h budget, a third whose load is missing."""
+    spec = api.ScalingPolicySpec.model_validate(
+        {
+            "workloads": [workload("web"), workload("api"), workload("cart")],
+            "budget": {"maxCostPerHour": 10},
+            "forecast": {"method": "auto"},
+        }
+    )
+    seen = {
+        "web": WorkloadObservation(4, 200.0, None),  # needs 25
+        "api": WorkloadObservation(4, 120.0, None),  # needs 15
+        "cart": WorkloadObservation(3, None, LONG_ERROR),
+    }
+    return decide(to_policy(spec), Observation(AT, seen), Memory())
+
+
+# What compact leaves out, and nothing else (docs/cli.md says the same).
+DROPPED = {
+    "policy",
+    "solver.formulation",
+    "solver.variables",
+    "solver.constraints",
+    "workloads[].forecast.horizonSeconds",
+    "workloads[].forecast.value",
+    "workloads[].forecast.band",
+    "workloads[].forecast.scores",
+}
+
+
+def _paths(value: Any, prefix: str = "") -> set[str]:
+    """Every key path of a document; list items share one path (`[]`)."""
+    out: set[str] = set()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            path = f"{prefix}.{key}" if prefix else key
+            out.add(path)
+            out |= _paths(inner, path)
+    elif isinstance(value, list):
+        for item in value:
+            out |= _paths(item, f"{prefix}[]")
+    return out
+
+
+def _same(compact: Any, full: Any, path: str = "") -> list[str]:
+    """Where a compact value differs from the full one (a text may only be cut short)."""
+    if isinstance(compact, dict):
+        return [d for k, v in compact.items() for d in _same(v, full[k], f"{path}.{k}")]
+    if isinstance(compact, list):
+        if len(compact) != len(full):
+            return [path]
+        return [
+            d
+            for i, (c, f) in enumerate(zip(compact, full, strict=True))
+            for d in _same(c, f, f"{path}[{i}]")
+        ]
+    if isinstance(compact, str) and isinstance(full, str):
+        return [] if full.startswith(compact) and len(compact) <= STATUS_TEXT else [path]
+    return [] if compact == full else [path]
+
+
+def test_compact_leaves_out_only_the_documented_keys_and_keeps_every_value() -> None:
+    d = decision()
+    full, compact = plan_document(d, "shop"), plan_document(d, compact=True)
+    assert _paths(full) - _paths(compact) == DROPPED
+    assert _paths(compact) <= _paths(full)
+    assert _same(compact, full) == []
+
+
+def test_load_is_the_observed_load_and_demand_what_was_sized_for_in_both() -> None:
+    d = decision()
+    for document in (plan_document(d, "shop"), plan_document(d, compact=True)):
+        rows = {w["name"]: w for w in document["workloads"]}
+        assert (rows["web"]["load"], rows["api"]["load"]) == (200.0, 120.0)
+        assert rows["web"]["demand"] >= 200.0 and rows["web"]["source"] == "observed"
+        # Missing: no observed load, yet the plan sized for something (the current replicas).
+        assert rows["cart"]["load"] is None and rows["cart"]["source"] != "observed"
+        assert rows["cart"]["demand"] == d.input("cart").demand
+
+
+def test_status_texts_are_cut_to_the_crd_limit_and_the_schema_holds_the_compact_form() -> None:
+    d = decision()
+    assert len(d.input("cart").note) > STATUS_TEXT
+    full, compact = plan_document(d, "shop"), plan_document(d, compact=True)
+    cart = {w["name"]: w for w in compact["workloads"]}["cart"]
+    assert len(cart["note"]) == STATUS_TEXT
+    assert {w["name"]: w for w in full["workloads"]}["cart"]["note"] == d.input("cart").note
+    assert compact["binding"] and compact["binding"][0]["relax"]["replicas"]
+    api.LastPlan.model_validate(compact)  # every key is in the CRD's status schema
