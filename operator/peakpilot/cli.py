@@ -225,6 +225,17 @@ def _emit(data: dict[str, object], output: OutputFormat) -> None:
         typer.echo(yaml.safe_dump(data, sort_keys=False, width=100))
 
 
+# `--name`, shared by `plan` and `simulate`: which ScalingPolicy of a multi-document manifest.
+PolicyName = Annotated[
+    str | None,
+    typer.Option(
+        "--name",
+        metavar="NAME",
+        help="The ScalingPolicy to use when the manifest holds several (its metadata.name).",
+    ),
+]
+
+
 @app.command()
 def plan(
     policy_file: Annotated[
@@ -233,14 +244,7 @@ def plan(
             metavar="POLICY.yaml", help="A ScalingPolicy manifest; - reads standard input."
         ),
     ],
-    policy_name: Annotated[
-        str | None,
-        typer.Option(
-            "--name",
-            metavar="NAME",
-            help="The ScalingPolicy to use when the manifest holds several (its metadata.name).",
-        ),
-    ] = None,
+    policy_name: PolicyName = None,
     metrics: Annotated[
         Path | None,
         typer.Option(
@@ -407,14 +411,7 @@ def simulate(
             help="A load trace per workload: CSV of time, count per interval (repeat).",
         ),
     ],
-    policy_name: Annotated[
-        str | None,
-        typer.Option(
-            "--name",
-            metavar="NAME",
-            help="The ScalingPolicy to use when the manifest holds several (its metadata.name).",
-        ),
-    ] = None,
+    policy_name: PolicyName = None,
     startup: Annotated[
         str | None,
         typer.Option(
