@@ -138,13 +138,20 @@ def outside_slo(workload: Workload, replicas: int) -> float:
     return workload.demand * _late_share(workload, slo, replicas, sweep)
 
 
+def serving_replicas(workload: Workload) -> int:
+    """The fewest replicas that serve the load at all (at 100 %); any load needs one, however
+    small (scale-to-zero only at 0)."""
+    if workload.demand <= 0:
+        return 0
+    return max(1, math.ceil(workload.demand / workload.capacity - EPS))
+
+
 def needed_replicas(workload: Workload, limit: int = 1_000_000) -> int:
     """The fewest replicas that meet the SLO and serve all load, ignoring bounds and budgets."""
     slo = workload.slo
     if workload.demand <= 0:
         return 0
-    # Any load at all needs a replica to serve it, however small (scale-to-zero only at 0).
-    served = max(1, math.ceil(workload.demand / workload.capacity - EPS))
+    served = serving_replicas(workload)
     if isinstance(slo, UtilizationSLO):
         return max(served, math.ceil(workload.demand / (workload.capacity * slo.target) - EPS))
     sweep = ErlangSweep(workload.demand, worker_rate(workload, slo))
@@ -204,8 +211,7 @@ def slo_weight(workloads: Iterable[Workload]) -> float:
 
 def _short_fn(workload: Workload, needed: int) -> Callable[[int], float]:
     """short(r): replicas below `needed`, plus replicas below those that serve the load at all."""
-    demand = workload.demand
-    served = max(1, math.ceil(demand / workload.capacity - EPS)) if demand > 0 else 0
+    served = serving_replicas(workload)
 
     def short(r: int) -> float:
         return float(max(0, needed - r) + max(0, served - r))
