@@ -571,6 +571,12 @@ INVALID = [
         id="event-workloads-unknown-workload",
     ),
     pytest.param(
+        {"spec.events[0].workloads": ["checkout", "checkout"]},
+        "spec.events[0].workloads",
+        ["each workload is named once", "remove the duplicate"],
+        id="event-workloads-duplicate",
+    ),
+    pytest.param(
         {"spec.events[0].minReplicas": {"checkout": -1}},
         "spec.events[0].minReplicas.checkout",
         ["greater than or equal to 0"],
@@ -744,9 +750,9 @@ INVALID = [
         id="no-workloads",
     ),
     pytest.param(
-        {"spec.workloads": [workload(f"w{i}") for i in range(101)]},
+        {"spec.workloads": [workload(f"w{i}") for i in range(1001)]},
         "spec.workloads",
-        ["at most 100 items"],
+        ["at most 1000 items"],
         id="too-many-workloads",
     ),
     pytest.param(
