@@ -39,9 +39,17 @@ from typing import Any
 from peakpilot.inputs import parse_policy
 from peakpilot.translate import to_policy
 from peakplan.policy import Policy
-from peakplan.replay import ReplaySettings, Series, baselines, replay
-from peakplan.scoring import FRONTIER_TARGETS, Score, frontier_ratio
-from peakplan.trace import Trace, parse_trace
+from peakplan.replay import (
+    FRONTIER_TARGETS,
+    ReplaySettings,
+    Score,
+    Series,
+    Trace,
+    baselines,
+    frontier_ratio,
+    parse_trace,
+    replay,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = ROOT.parent / "shared" / "traces" / "corpus"

@@ -30,9 +30,16 @@ from peakpilot.plot import plot_replay
 from peakpilot.translate import to_policy
 from peakplan.policy import DEFAULT_SCALE_DOWN, ForecastSettings, Policy
 from peakplan.problem import Budget
-from peakplan.replay import ControllerRun, Replay, ReplaySettings, baseline, replay
-from peakplan.scoring import Score
-from peakplan.trace import Trace, parse_trace
+from peakplan.replay import (
+    ControllerRun,
+    Replay,
+    ReplaySettings,
+    Score,
+    Trace,
+    baseline,
+    parse_trace,
+    replay,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PEAK_REPLICAS = 200

@@ -26,7 +26,7 @@ import json, sys, time
 from peakpilot.inputs import parse_policy
 from peakpilot.translate import to_policy
 from peakplan.replay import ReplaySettings, replay
-from peakplan.trace import parse_trace
+from peakplan.replay import parse_trace
 trace = parse_trace(open(sys.argv[1], encoding="utf-8").read())
 doc = {"apiVersion": "peakpilot.io/v1alpha1", "kind": "ScalingPolicy", "metadata": {"name": "w"},
        "spec": {"workloads": [{"name": "app", "minReplicas": 2, "maxReplicas": 1000,

@@ -25,8 +25,7 @@ if TYPE_CHECKING:
     from peakpilot.kube import Kube
     from peakpilot.operator import OperatorSettings
     from peakplan.policy import Policy
-    from peakplan.replay import Replay, ReplaySettings
-    from peakplan.trace import Trace
+    from peakplan.replay import Replay, ReplaySettings, Trace
 
 app = typer.Typer(
     name="peakpilot",

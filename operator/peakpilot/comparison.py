@@ -11,8 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from peakplan.replay import Replay
-from peakplan.scoring import Score
+from peakplan.replay import Replay, Score
 
 LABELS = {"peakpilot": "PeakPilot", "hpa": "HPA"}
 MAX_WIDTH = 100  # the comparison fits a 100-column terminal

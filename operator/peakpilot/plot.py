@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from peakpilot.units import format_duration
-from peakplan.replay import Replay
-from peakplan.scoring import oracle_replicas
+from peakplan.replay import Replay, oracle_replicas
 
 MAX_POINTS = 6000  # per line; longer series are reduced per bucket (see _reduced)
 DAY = 86400.0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from peakpilot.documents import TRACE_LIMIT, InputError, read_text
 from peakpilot.units import MAX_LOAD
-from peakplan.trace import Trace, parse_trace
+from peakplan.replay import Trace, parse_trace
 
 
 def trace_files(pairs: Sequence[str], names: Sequence[str]) -> dict[str, Path]:

@@ -13,9 +13,7 @@ import pytest
 
 from peakpilot.plot import cumulative_replica_hours, plot_replay, title_lines, zoom_steps
 from peakplan.policy import Policy, WorkloadPolicy
-from peakplan.replay import ReplaySettings, replay
-from peakplan.scoring import oracle_replicas
-from peakplan.trace import Trace
+from peakplan.replay import ReplaySettings, Trace, oracle_replicas, replay
 
 DAY = 86400.0
 T0 = 10 * DAY  # midnight UTC

@@ -17,8 +17,7 @@ from peakplan import planner
 from peakplan.planner import SolveOptions, plan
 from peakplan.policy import ForecastSettings, Policy, WorkloadPolicy
 from peakplan.problem import Budget, LatencySLO, Problem, UtilizationSLO, Workload
-from peakplan.replay import ReplaySettings, replay
-from peakplan.trace import Trace
+from peakplan.replay import ReplaySettings, Trace, replay
 
 T0 = 1_000_000_020.0
 

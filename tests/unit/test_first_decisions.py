@@ -20,9 +20,7 @@ from peakpilot.prometheus import MetricError, PrometheusSettings
 from peakpilot.reconcile import PolicyState, reconcile
 from peakpilot.translate import to_policy
 from peakplan.planner import SolveOptions
-from peakplan.replay import ReplaySettings, replay
-from peakplan.scoring import PodModel
-from peakplan.trace import Trace, parse_trace
+from peakplan.replay import PodModel, ReplaySettings, Trace, parse_trace, replay
 
 TRACE = Path(__file__).parents[2] / "examples" / "traces" / "worldcup98-semifinal-1998-07-07.csv"
 STEP, LAG, HISTORY = 15.0, 30.0, 29 * 60.0  # the warm-up reads 29 of the 30 minutes before

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from peakplan.scoring import FRONTIER_TARGETS, frontier_ratio
+from peakplan.replay.scoring import FRONTIER_TARGETS, frontier_ratio
 
 # An HPA curve as the targets give it: cheaper and leaving more unserved as the target rises.
 CURVE = {0.3: (400.0, 1.0), 0.5: (250.0, 2.0), 0.7: (180.0, 4.0), 0.9: (150.0, 8.0)}

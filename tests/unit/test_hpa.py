@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from peakplan.hpa import (
+from peakplan.replay.hpa import (
     Hpa,
     HpaConfig,
     HpaState,

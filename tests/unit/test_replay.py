@@ -13,7 +13,6 @@ from dataclasses import replace
 
 import pytest
 
-from peakplan.hpa import HpaConfig, replay_hpa
 from peakplan.policy import (
     Behavior,
     Event,
@@ -23,9 +22,8 @@ from peakplan.policy import (
     StepLimit,
     WorkloadPolicy,
 )
-from peakplan.replay import ReplaySettings, baseline, replay
-from peakplan.scoring import score
-from peakplan.trace import Trace
+from peakplan.replay import ReplaySettings, Trace, baseline, replay, score
+from peakplan.replay.hpa import HpaConfig, replay_hpa
 
 STEP = 15.0
 T0 = 1_000_000_020.0  # a trace start on a whole minute

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from peakplan.scoring import Score, oracle_replicas, ready_series, score, total
+from peakplan.replay.scoring import Score, oracle_replicas, ready_series, score, total
 
 KEYS = {
     "billed_replica_seconds",

@@ -15,8 +15,7 @@ from dataclasses import replace
 
 from peakplan.policy import Policy, WorkloadPolicy
 from peakplan.problem import Budget
-from peakplan.replay import ReplaySettings, replay
-from peakplan.trace import Trace
+from peakplan.replay import ReplaySettings, Trace, replay
 
 T0 = 1_000_000_020.0
 

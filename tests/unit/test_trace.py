@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from peakplan.trace import Trace, parse_trace, trace_from_rows
+from peakplan.replay.trace import Trace, parse_trace, trace_from_rows
 
 NAB_LIKE = """timestamp,requests
 2014-04-10T00:04:00,94

@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from peakplan.controller import Memory, Observation, WorkloadObservation, decide, warm
-from peakplan.hpa import Hpa, HpaConfig
 from peakplan.planner import SolveOptions
 from peakplan.policy import Policy
-from peakplan.scoring import PodModel, Score, score, total
-from peakplan.trace import Trace
+from peakplan.replay.hpa import Hpa, HpaConfig
+from peakplan.replay.scoring import PodModel, Score, score, total
+from peakplan.replay.trace import Trace
 
 Progress = Callable[[int, int], None]
 
