@@ -231,6 +231,29 @@ class PrometheusAuth(SpecModel):
     )
 
 
+LABEL_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+
+
+class WorkloadsQuery(SpecModel):
+    query: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="PromQL instant query returning one series per workload, its label `label` "
+        "set to the workload's name, e.g. 'sum by (workload) (rate(http_requests_total"
+        '{namespace="shop"}[1m]))\': every load in requests/s from one query per interval (and '
+        "the forecast's history from one range query). A workload whose series is missing, "
+        "carried twice or not a usable number reads its own load.query instead, or has no load "
+        "this interval (held, never scaled down).",
+    )
+    label: str = Field(
+        default="workload",
+        min_length=1,
+        max_length=128,
+        pattern=LABEL_PATTERN,
+        description="The label whose value names the workload (spec.workloads[].name).",
+    )
+
+
 class PrometheusSpec(SpecModel):
     url: str = Field(
         pattern=URL_PATTERN,
@@ -239,6 +262,11 @@ class PrometheusSpec(SpecModel):
     )
     timeout: Duration = Field(default="5s", description="Timeout of each query.")
     auth: PrometheusAuth | None = Field(default=None, description="Credentials read from Secrets.")
+    workloads_query: WorkloadsQuery | None = Field(
+        default=None,
+        description="Optional: one query for the loads of all workloads (a `by (label)` "
+        "aggregation), instead of one query per workload; load.query is then the fallback.",
+    )
 
 
 class Budget(SpecModel):
@@ -352,7 +380,11 @@ class WorkloadSpec(SpecModel):
     target_ref: TargetRef = Field(description="The object whose /scale PeakPilot sets.")
     min_replicas: int = Field(default=1, ge=0, description="Fewest replicas, always.")
     max_replicas: int = Field(ge=1, le=MAX_REPLICAS, description="Most replicas, always.")
-    load: LoadSpec = Field(description="Where the workload's load comes from.")
+    load: LoadSpec | None = Field(
+        default=None,
+        description="Where the workload's load comes from; optional with "
+        "spec.prometheus.workloadsQuery (then its fallback).",
+    )
     capacity_per_replica: float = Field(
         ge=MIN_CAPACITY,
         le=MAX_CAPACITY,
@@ -639,6 +671,17 @@ class ScalingPolicySpec(SpecModel):
             None,  # the API server enforces it through the list-map key
             "workloads: names must be unique: rename the duplicate",
             lambda s: len({w.name for w in s.workloads}) == len(s.workloads),
+            ".workloads",
+        ),
+        Rule(
+            "(has(self.prometheus) && has(self.prometheus.workloadsQuery)) || "
+            "self.workloads.all(w, has(w.load))",
+            "workloads[].load is required unless spec.prometheus.workloadsQuery reads every "
+            "load: set load.query, or a workloadsQuery",
+            lambda s: (
+                (s.prometheus is not None and s.prometheus.workloads_query is not None)
+                or all(w.load is not None for w in s.workloads)
+            ),
             ".workloads",
         ),
         Rule(
@@ -951,6 +994,8 @@ PATTERN_HINTS = {
     NAME_PATTERN: "not a DNS label: use lowercase letters, digits and '-', starting and ending "
     "with a letter or digit",
     URL_PATTERN: "not an http(s) URL: use e.g. http://prometheus.monitoring:9090",
+    LABEL_PATTERN: "not a Prometheus label name: use letters, digits and '_', not starting "
+    "with a digit",
 }
 # Location parts pydantic adds for validator and union branches; they are no fields.
 _BRANCH_TAGS = {"int", "str", "float", "bool", "list", "dict", "none"}

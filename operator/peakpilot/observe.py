@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from peakpilot import api
 from peakpilot.kube import PAUSED_ANNOTATION, TAKE_OVER_ANNOTATION, KubeError, Scale, Target
-from peakpilot.prometheus import AllowList, MetricError, PrometheusSettings, safe_url
+from peakpilot.prometheus import AllowList, ByLabel, MetricError, PrometheusSettings, safe_url
 from peakpilot.translate import to_policy
 from peakpilot.units import parse_duration
 from peakplan.controller import Memory, Observation, WorkloadObservation, warm
@@ -32,6 +32,11 @@ from peakplan.policy import Policy
 log = logging.getLogger("peakpilot.observe")
 
 MAX_HISTORY_POINTS = 10_000  # per range query (Prometheus refuses more than 11,000)
+# Points of the one range query that warms every workload from spec.prometheus.workloadsQuery:
+# about 11 MiB of answer (under prometheus.MAX_ANSWER_BYTES) and a bounded parse. With 1000
+# workloads and 7d of history the step is then about 20 minutes; the forecast refines itself
+# from the live loads.
+MAX_BULK_HISTORY_POINTS = 400_000
 
 Autoscalers = list[tuple[str, str, dict[str, Any]]]
 
@@ -62,6 +67,12 @@ class Metrics(Protocol):
     def history(
         self, query: str, start: float, end: float, step: float
     ) -> list[tuple[float, float]]: ...
+
+    def instant_by(self, query: str, label: str, at: float | None = None) -> ByLabel: ...
+
+    def history_by(
+        self, query: str, label: str, start: float, end: float, step: float
+    ) -> dict[str, list[tuple[float, float]]]: ...
 
     def close(self) -> None: ...
 
@@ -215,15 +226,48 @@ def read_loads(
         return {w.name: (None, f"credentials: {exc}") for w in spec.workloads}
     loads: Loads = {}
     try:
+        bulk = _bulk_loads(source, spec, now, problems)
         for w in spec.workloads:
+            if w.name in bulk.values:
+                loads[w.name] = (bulk.values[w.name], None)
+                continue
+            why = bulk.refused.get(w.name)
+            if w.load is None:  # nothing to fall back to: no load this interval (held)
+                loads[w.name] = (None, why or "not in the answer of spec.prometheus.workloadsQuery")
+                continue
             try:
                 loads[w.name] = (source.instant(w.load.query, now), None)
             except MetricError as exc:
-                loads[w.name] = (None, str(exc))
+                loads[w.name] = (None, str(exc) if why is None else f"{why}; load.query: {exc}")
         _warm(source, spec, policy, memory, warmed, loads, now)
     finally:
         source.close()
     return loads
+
+
+def _bulk_loads(
+    source: Metrics, spec: api.ScalingPolicySpec, now: float, problems: list[str]
+) -> ByLabel:
+    """Every load from spec.prometheus.workloadsQuery, when it is set: one query. Workloads it
+    does not answer for (missing, carried twice, unusable) are left to their own queries; a
+    query that fails as a whole leaves them all to it, and is a problem."""
+    assert spec.prometheus is not None
+    bulk = spec.prometheus.workloads_query
+    if bulk is None:
+        return ByLabel({}, {})
+    try:
+        answer = source.instant_by(bulk.query, bulk.label, now)
+    except MetricError as exc:
+        problems.append(f"spec.prometheus.workloadsQuery: {exc}; each workload's load.query used")
+        return ByLabel({}, {w.name: f"workloadsQuery: {exc}" for w in spec.workloads})
+    if answer.refused:
+        shown = "; ".join(list(answer.refused.values())[:3])
+        more = len(answer.refused) - 3
+        log.info(
+            f"workloadsQuery: {len(answer.refused)} workloads refused ({shown}"
+            f"{f'; and {more} more' if more > 0 else ''}); their load.query is used"
+        )
+    return answer
 
 
 def _warm(
@@ -242,6 +286,7 @@ def _warm(
         return
     history = policy.forecast.history
     step = float(math.ceil(max(1.0, policy.interval, history / MAX_HISTORY_POINTS)))
+    todo = []
     for w in spec.workloads:
         if w.name in warmed:
             continue
@@ -249,23 +294,70 @@ def _warm(
         if mem.forecaster is not None and mem.forecaster.state.first_time is not None:
             warmed.add(w.name)  # it learns from live loads already: no going back in time
             continue
-        try:
-            points = source.history(w.load.query, now - history, now, step)
-        except MetricError as exc:
-            if loads[w.name][0] is not None:
-                # Prometheus answers, but has no usable history (a new series): live loads only.
+        todo.append(w)
+    bulk = _bulk_history(source, spec, todo, history, step, now)
+    for w in todo:
+        if bulk is not None and w.name in bulk:
+            points = bulk[w.name]
+        elif w.load is None:
+            if bulk is not None or loads[w.name][0] is not None:
+                # Prometheus answered, without its history (a new series, or none at all):
+                # live loads only, and no range query again every interval.
                 warmed.add(w.name)
-                log.info(f"{w.name}: no history to warm the forecast from ({exc})")
-            continue  # Prometheus unreachable: try again next reconcile
-        mem.forecaster = None  # it only recorded missing samples (if anything): start afresh
-        try:
-            warm(policy, memory, w.name, [(t, v) for t, v in points if t < now])
-        except ValueError as exc:
-            mem.forecaster = None
-            log.warning(f"{w.name}: history not usable for the forecast ({exc})")
+            continue
         else:
-            log.info(f"{w.name}: forecast warmed from {len(points)} samples of history")
+            try:
+                points = source.history(w.load.query, now - history, now, step)
+            except MetricError as exc:
+                if loads[w.name][0] is not None:
+                    # Prometheus answers, but has no usable history (a new series): live only.
+                    warmed.add(w.name)
+                    log.info(f"{w.name}: no history to warm the forecast from ({exc})")
+                continue  # Prometheus unreachable: try again next reconcile
+        _feed(policy, memory, w.name, points, now)
         warmed.add(w.name)
+
+
+def _bulk_history(
+    source: Metrics,
+    spec: api.ScalingPolicySpec,
+    todo: Sequence[api.WorkloadSpec],
+    history: float,
+    step: float,
+    now: float,
+) -> dict[str, list[tuple[float, float]]] | None:
+    """The history of every workload in `todo` from one range query of the workloadsQuery
+    (when set), at a step that keeps the answer bounded; None when there is none or it fails
+    (each workload then reads its own, if it has a load.query)."""
+    assert spec.prometheus is not None
+    bulk = spec.prometheus.workloads_query
+    if bulk is None or not todo:
+        return None
+    series = max(1, len(spec.workloads))
+    step = float(math.ceil(max(step, history * series / MAX_BULK_HISTORY_POINTS)))
+    try:
+        found = source.history_by(bulk.query, bulk.label, now - history, now, step)
+    except MetricError as exc:
+        log.info(f"workloadsQuery: no history to warm the forecasts from ({exc})")
+        return None
+    log.info(
+        f"workloadsQuery: history of {len(found)} series read in one range query (step {step:g}s)"
+    )
+    return found
+
+
+def _feed(
+    policy: Policy, memory: Memory, name: str, points: list[tuple[float, float]], now: float
+) -> None:
+    mem = memory.of(name)
+    mem.forecaster = None  # it only recorded missing samples (if anything): start afresh
+    try:
+        warm(policy, memory, name, [(t, v) for t, v in points if t < now])
+    except ValueError as exc:
+        mem.forecaster = None
+        log.warning(f"{name}: history not usable for the forecast ({exc})")
+    else:
+        log.debug(f"{name}: forecast warmed from {len(points)} samples of history")
 
 
 def target_of(w: api.WorkloadSpec, namespace: str) -> Target:

@@ -246,11 +246,8 @@ class PrometheusSource:
                 )
         return value
 
-    def history(
-        self, query: str, start: float, end: float, step: float
-    ) -> list[tuple[float, float]]:
-        """(time, value) samples of a range query; unusable points are dropped, not zeroed."""
-        result = self._get(
+    def _range(self, query: str, start: float, end: float, step: float) -> Any:
+        return self._get(
             "/api/v1/query_range",
             {
                 "query": query,
@@ -260,18 +257,124 @@ class PrometheusSource:
                 "step": f"{max(1.0, step):.3f}".rstrip("0").rstrip("."),
             },
         )
+
+    def history(
+        self, query: str, start: float, end: float, step: float
+    ) -> list[tuple[float, float]]:
+        """(time, value) samples of a range query; unusable points are dropped, not zeroed."""
+        result = self._range(query, start, end, step)
         if not isinstance(result, list) or len(result) != 1:
             count = len(result) if isinstance(result, list) else "no"
             raise MetricError(f"range query returned {count} series, expected 1: {query}")
-        points = []
-        for item in result[0].get("values", []) if isinstance(result[0], dict) else []:
-            try:
-                t, value = float(item[0]), float(item[1])
-            except (TypeError, ValueError, IndexError):
-                continue
-            if math.isfinite(value) and 0 <= value <= MAX_LOAD:
-                points.append((t, value))
-        return points
+        return _points(result[0])
+
+    def instant_by(self, query: str, label: str, at: float | None = None) -> ByLabel:
+        """One instant query answering for many workloads: each series' value by its `label`
+        (`check_instant_by`), the answer refused whole when its newest sample is stale."""
+        when = time.time() if at is None else at
+        params = {"query": query, "time": f"{when:.3f}"}
+        try:
+            answer = check_instant_by(
+                query, label, self._get("/api/v1/query", params), when, self.settings.max_age
+            )
+        except MetricError as exc:
+            raise self._error(str(exc)) from None
+        freshness = newest_sample_query(query)
+        if freshness is not None:
+            stamps = self._get("/api/v1/query", {"query": freshness, "time": f"{when:.3f}"})
+            newest = _single_number(stamps)
+            if newest is not None and when - newest > self.settings.max_age:
+                raise MetricError(
+                    f"the newest sample is {when - newest:.0f}s old (stale, limit "
+                    f"{self.settings.max_age:g}s): {query}"
+                )
+        return answer
+
+    def history_by(
+        self, query: str, label: str, start: float, end: float, step: float
+    ) -> dict[str, list[tuple[float, float]]]:
+        """A range query's samples by `label`: a value carried by more than one series (or
+        none) is left out, as are unusable points."""
+        result = self._range(query, start, end, step)
+        if not isinstance(result, list):
+            raise MetricError(f"the range query did not return a matrix: {query}")
+        return split_by(label, result)
+
+
+def _points(series: Any) -> list[tuple[float, float]]:
+    """The usable (time, value) points of one range series."""
+    points = []
+    for item in series.get("values", []) if isinstance(series, dict) else []:
+        try:
+            t, value = float(item[0]), float(item[1])
+        except (TypeError, ValueError, IndexError):
+            continue
+        if math.isfinite(value) and 0 <= value <= MAX_LOAD:
+            points.append((t, value))
+    return points
+
+
+def _group(label: str, result: Sequence[Any]) -> tuple[dict[str, list[Any]], int]:
+    """Series by the value of `label`, and how many series do not carry it."""
+    groups: dict[str, list[Any]] = {}
+    unlabelled = 0
+    for item in result:
+        metric = item.get("metric") if isinstance(item, dict) else None
+        key = metric.get(label) if isinstance(metric, dict) else None
+        if not isinstance(key, str) or not key:
+            unlabelled += 1
+            continue
+        groups.setdefault(key, []).append(item)
+    return groups, unlabelled
+
+
+def split_by(label: str, result: Sequence[Any]) -> dict[str, list[tuple[float, float]]]:
+    """Range series by `label`; values carried by more than one series are left out."""
+    groups, _ = _group(label, result)
+    return {key: _points(items[0]) for key, items in groups.items() if len(items) == 1}
+
+
+@dataclass(frozen=True)
+class ByLabel:
+    """One query's answer for many workloads: each label value's load, and why others have
+    none (a value carried by several series, or a number that fails the checks)."""
+
+    values: dict[str, float]
+    refused: dict[str, str]
+    unlabelled: int = 0  # series without the label: ignored
+
+
+def check_instant_by(query: str, label: str, result: Any, at: float, max_age: float) -> ByLabel:
+    """The strict checks of `check_instant`, per series of a `by (label)` answer. A series
+    without the label is ignored; a label value on more than one series is refused (which one
+    is the load?), never summed or picked. An answer that is no vector, or has no series at
+    all, is a MetricError: nothing in it names a workload."""
+    if not isinstance(result, Sequence) or isinstance(result, str):
+        raise MetricError(f"unexpected answer type {type(result).__name__} for {query}")
+    if len(result) == 0:
+        raise MetricError(
+            f"the query returned no series (no data yet, or labels that match nothing): {query}"
+        )
+    groups, unlabelled = _group(label, result)
+    values: dict[str, float] = {}
+    refused: dict[str, str] = {}
+    for key, items in groups.items():
+        if len(items) > 1:
+            refused[key] = (
+                f"{len(items)} series carry {label}={key!r} in the workloads query (aggregate "
+                f"it by ({label}) to get one each)"
+            )
+            continue
+        try:
+            values[key] = check_instant(query, items, at, max_age)
+        except MetricError as exc:
+            refused[key] = f"{label}={key!r} in the workloads query: {exc}"
+    if not groups:
+        raise MetricError(
+            f"no series of the query carries the label {label!r} (aggregate it by ({label})): "
+            f"{query}"
+        )
+    return ByLabel(values, refused, unlabelled)
 
 
 def _read(response: requests.Response) -> bytes | None:

@@ -76,6 +76,10 @@ FULL: dict[str, Any] = {
                 "caSecret": {"name": "prom-ca", "key": "ca.crt"},
                 "insecureSkipVerify": True,
             },
+            "workloadsQuery": {
+                "query": 'sum by (app) (rate(http_requests_total{namespace="shop"}[1m]))',
+                "label": "app",
+            },
         },
         "budget": {"maxCostPerHour": 40.0, "maxCpu": "200", "maxMemory": "400Gi"},
         "workloads": [
@@ -739,9 +743,15 @@ INVALID = [
     ),
     pytest.param(
         {"spec.workloads[0].load": DELETE},
-        "spec.workloads[0].load",
-        ["required field is missing: add it"],
+        "spec.workloads",
+        ["load is required unless spec.prometheus.workloadsQuery reads every load"],
         id="missing-load",
+    ),
+    pytest.param(
+        {"spec.prometheus.workloadsQuery": {"query": "sum by (app) (x)", "label": "1app"}},
+        "spec.prometheus.workloadsQuery.label",
+        ["'1app' is not a Prometheus label name"],
+        id="workloads-query-label",
     ),
     pytest.param(
         {"spec.workloads": []},

@@ -797,6 +797,14 @@ EXAMPLES: dict[type[api.ApiModel], list[tuple[str, dict[str, Any]]]] = {
             },
         ),
         ("event-without-names", {"workloads": [_workload("a")], "events": [_event()]}),
+        ("no-load", {"workloads": [{**_workload("a"), "load": None}]}),
+        (
+            "no-load-but-workloads-query",
+            {
+                "prometheus": {"url": "http://p:9090", "workloadsQuery": {"query": "q"}},
+                "workloads": [{**_workload("a"), "load": None}],
+            },
+        ),
     ],
 }
 
