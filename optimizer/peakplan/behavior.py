@@ -4,7 +4,8 @@
   in the period plus what was removed, as the current HPA counts) bound the change;
   `select` picks the most (Max) or least (Min) permissive policy, or forbids the direction
   (Disabled). Percentages are computed exactly in integers (the HPA's float64 arithmetic makes
-  +12 % of 25 come out as 29, not 28).
+  +12 % of 25 come out as 29, not 28); `float64=True` computes them as Kubernetes does, for the
+  replay's model of the HPA (`peakplan.replay.hpa`), which counts only the changes it is given.
 - Stabilisation: scaling down never goes below the highest recommendation of the window; scaling
   up never goes above the lowest one (the HPA's rule, applied to the previous recommendations; the
   solver's own answer is the newest one).
@@ -12,18 +13,27 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from peakplan.policy import ScalingRules
 
 
 def _period_start(current: int, changes: list[tuple[float, int]], now: float, period: float) -> int:
-    """Replicas at the start of the period: undo every change made within it, up and down."""
-    return current - sum(d for t, d in changes if now - t < period)
+    """Replicas at the start of the period: undo every change made within it, up and down.
+
+    A change at t is within the period when t is after now - period, as Kubernetes compares."""
+    cutoff = now - period
+    return current - sum(d for t, d in changes if t > cutoff)
 
 
 def scale_up_limit(
-    current: int, rules: ScalingRules, changes: Iterable[tuple[float, int]], now: float
+    current: int,
+    rules: ScalingRules,
+    changes: Iterable[tuple[float, int]],
+    now: float,
+    *,
+    float64: bool = False,
 ) -> int:
     """The most replicas allowed now; `changes` are (time, signed replica change) pairs."""
     if rules.select == "Disabled":
@@ -34,6 +44,8 @@ def scale_up_limit(
         start = _period_start(current, recent, now, limit.period)
         if limit.kind == "Pods":
             limits.append(start + limit.value)
+        elif float64:  # Kubernetes' own arithmetic, rounding included
+            limits.append(math.ceil(float(start) * (1 + float(limit.value) / 100)))
         else:
             # Rounded up so that a percentage always allows at least one more pod; from zero
             # replicas any percentage of nothing is nothing, which would never scale up.
@@ -44,7 +56,12 @@ def scale_up_limit(
 
 
 def scale_down_limit(
-    current: int, rules: ScalingRules, changes: Iterable[tuple[float, int]], now: float
+    current: int,
+    rules: ScalingRules,
+    changes: Iterable[tuple[float, int]],
+    now: float,
+    *,
+    float64: bool = False,
 ) -> int:
     """The fewest replicas allowed now."""
     if rules.select == "Disabled":
@@ -55,6 +72,8 @@ def scale_down_limit(
         start = _period_start(current, recent, now, limit.period)
         if limit.kind == "Pods":
             limits.append(start - limit.value)
+        elif float64:  # Kubernetes' own arithmetic: int32() truncates
+            limits.append(int(float(start) * (1 - float(limit.value) / 100)))
         else:
             limits.append(start * (100 - limit.value) // 100)  # rounded down, as the HPA does
     if not limits:

@@ -5,23 +5,19 @@ Most cases use capacity 10 rps at target 0.5, i.e. 5 rps per pod, to keep the ar
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from peakplan.replay.hpa import (
-    Hpa,
-    HpaConfig,
-    HpaState,
-    RatePolicy,
-    hpa_step,
-    proposal,
-    replay_hpa,
-    scale_down_limit,
-    scale_up_limit,
-)
+from peakplan.behavior import scale_down_limit, scale_up_limit
+from peakplan.policy import DEFAULT_SCALE_DOWN, ScalingRules, StepLimit
+from peakplan.replay import parse_trace
+from peakplan.replay.hpa import Hpa, HpaConfig, HpaState, hpa_step, proposal, replay_hpa
 
 FIVE_PER_POD = HpaConfig(capacity=10, target_utilization=0.5, metric_lag=0)
 
@@ -80,15 +76,16 @@ UP_CASES = [
 
 @pytest.mark.parametrize("case", UP_CASES, ids=lambda c: c.name)
 def test_scale_up_limit(case: LimitCase) -> None:
-    policies = HpaConfig(capacity=1).scale_up
-    assert scale_up_limit(policies, case.current, case.ups, t=100.0) == case.expected
+    rules = HpaConfig(capacity=1).scale_up
+    assert scale_up_limit(case.current, rules, case.ups, 100.0, float64=True) == case.expected
 
 
 def test_scale_down_limit_default_is_unlimited_and_pods_policy_limits() -> None:
-    assert scale_down_limit(HpaConfig(capacity=1).scale_down, 10, (), 0.0) == 0
-    two_per_minute = (RatePolicy("Pods", 2, 60.0),)
-    assert scale_down_limit(two_per_minute, 10, ((30.0, 2),), 60.0) == 10  # 12 - 2
-    assert scale_down_limit(two_per_minute, 10, ((0.0, 2),), 60.0) == 8  # expired
+    # The HPA model keeps its scale-downs as signed changes: 2 pods removed is -2.
+    assert scale_down_limit(10, HpaConfig(capacity=1).scale_down, (), 0.0, float64=True) == 0
+    two_per_minute = ScalingRules(300.0, "Max", (StepLimit("Pods", 2, 60.0),))
+    assert scale_down_limit(10, two_per_minute, ((30.0, -2),), 60.0, float64=True) == 10  # 12 - 2
+    assert scale_down_limit(10, two_per_minute, ((0.0, -2),), 60.0, float64=True) == 8  # expired
 
 
 @dataclass(frozen=True)
@@ -128,7 +125,11 @@ STEP_CASES = [
     StepCase(
         "minReplicas floors a scale-down (after the window)",
         HpaConfig(
-            capacity=10, target_utilization=0.5, metric_lag=0, min_replicas=2, scale_down_window=0
+            capacity=10,
+            target_utilization=0.5,
+            metric_lag=0,
+            min_replicas=2,
+            scale_down=ScalingRules(0.0, "Max", DEFAULT_SCALE_DOWN.limits),
         ),
         5,
         (0, 0),
@@ -217,3 +218,25 @@ def test_bounds_and_scale_up_rate_always_hold(rates: list[float | None], start: 
             assert config.min_replicas <= count <= config.max_replicas
             assert count <= max(previous + 4, 2 * previous)
         previous = count
+
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+SEMIFINAL = EXAMPLES / "traces" / "worldcup98-semifinal-1998-07-07.csv"
+
+
+@pytest.mark.parametrize(
+    ("target", "replicas", "digest"),
+    [(0.5, 188382, "29f27707ad06d585"), (0.7, 135341, "3f13febb24cfa306")],
+)
+def test_the_semifinal_replays_as_before_the_model_used_behaviors_step_limits(
+    target: float, replicas: int, digest: str
+) -> None:
+    # The series the HPA model gave with its own step limits (before it used `behavior`'s),
+    # 1200 syncs of the 1998 semi-final seen 30 s late: the float64 arithmetic is kept.
+    trace = parse_trace(SEMIFINAL.read_text(encoding="utf-8"))
+    times = [trace.start + 15.0 * k for k in range(int((trace.end - trace.start) // 15))]
+    seen = [(t, trace.observed(t - 30.0)) for t in times]
+    config = HpaConfig(19.118834, target, min_replicas=2, max_replicas=400, metric_lag=0)
+    desired = replay_hpa(config, 2, seen)
+    assert (len(desired), sum(desired)) == (1200, replicas)
+    assert hashlib.sha256(json.dumps(desired).encode()).hexdigest()[:16] == digest

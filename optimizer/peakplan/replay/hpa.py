@@ -8,7 +8,9 @@ the request rate per pod (an External/Pods metric with an AverageValue target):
   the proposal is the current count, otherwise ceil(current x usageRatio);
 - stabilisation: a scale-up proposal takes the lowest recommendation of the scale-up window
   (0 s by default), a scale-down proposal the highest of the last 300 s;
-- rate limits: up by at most max(+4 pods, +100 %) per 15 s, down by 100 % per 15 s (no limit);
+- rate limits: up by at most max(+4 pods, +100 %) per 15 s, down by 100 % per 15 s (no limit):
+  `behavior`'s step limits and the core's HPA defaults (`policy.DEFAULT_SCALE_UP/DOWN`), in
+  Kubernetes' float64 arithmetic, each direction counting only its own recent changes;
 - then [minReplicas, maxReplicas]; metric failures (a missing observation) change nothing;
 - the metric the HPA acts on at t is the rate observed at t - 30 s (metrics pipeline lag).
 
@@ -21,19 +23,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+
+from peakplan.behavior import scale_down_limit, scale_up_limit
+from peakplan.policy import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, ScalingRules
 
 EPS = 1e-9
 MAX_INT32 = 2**31 - 1
-
-
-@dataclass(frozen=True)
-class RatePolicy:
-    """HPAScalingPolicy: change by `value` pods or percent per `period` seconds."""
-
-    kind: Literal["Pods", "Percent"]
-    value: int
-    period: float
 
 
 @dataclass(frozen=True)
@@ -44,21 +39,16 @@ class HpaConfig:
     max_replicas: int = MAX_INT32
     tolerance: float = 0.1
     metric_lag: float = 30.0  # seconds between the load and the metric the HPA sees
-    scale_up_window: float = 0.0
-    scale_down_window: float = 300.0
-    scale_up: tuple[RatePolicy, ...] = (
-        RatePolicy("Pods", 4, 15.0),
-        RatePolicy("Percent", 100, 15.0),
-    )
-    scale_down: tuple[RatePolicy, ...] = (RatePolicy("Percent", 100, 15.0),)
+    scale_up: ScalingRules = DEFAULT_SCALE_UP  # stabilisation window and step limits
+    scale_down: ScalingRules = DEFAULT_SCALE_DOWN
 
     def __post_init__(self) -> None:
         if self.capacity <= 0 or not 0 < self.target_utilization <= 1:
             raise ValueError("capacity must be > 0 and target utilisation in (0, 1]")
         if not 0 <= self.min_replicas <= self.max_replicas:
             raise ValueError(f"bounds [{self.min_replicas}, {self.max_replicas}] are empty")
-        if not self.scale_up or not self.scale_down:
-            raise ValueError("at least one scale-up and one scale-down policy")
+        if not self.scale_up.limits or not self.scale_down.limits:
+            raise ValueError("at least one scale-up and one scale-down step limit")
 
     @property
     def target_per_pod(self) -> float:
@@ -73,7 +63,7 @@ class HpaState:
     replicas: int  # the target's spec.replicas, as the HPA last set it
     recommendations: tuple[tuple[float, int], ...] = ()  # (time, proposal)
     scale_ups: tuple[tuple[float, int], ...] = ()  # (time, pods added)
-    scale_downs: tuple[tuple[float, int], ...] = ()  # (time, pods removed)
+    scale_downs: tuple[tuple[float, int], ...] = ()  # (time, -pods removed): signed changes
     metrics: tuple[tuple[float, float | None], ...] = field(default=(), repr=False)
     started: bool = False  # the initial recommendation (current replicas) is recorded
 
@@ -178,7 +168,7 @@ def _stabilize(
 ) -> int:
     """Lowest recent proposal when scaling up, highest when scaling down; records `wanted`."""
     scaling_up = wanted >= current
-    window = config.scale_up_window if scaling_up else config.scale_down_window
+    window = config.scale_up.window if scaling_up else config.scale_down.window
     chosen = wanted
     if window > 0:  # syncs come in time order: no recommendation is inside a 0 s window
         since = t - window
@@ -186,7 +176,7 @@ def _stabilize(
         recent = [value for when, value in recommendations if when > since]
         if recent:
             chosen = min(wanted, min(recent)) if scaling_up else max(wanted, max(recent))
-    oldest_useful = t - max(config.scale_up_window, config.scale_down_window)
+    oldest_useful = t - max(config.scale_up.window, config.scale_down.window)
     if recommendations and recommendations[0][0] < oldest_useful:  # oldest first
         recommendations[:] = [r for r in recommendations if r[0] >= oldest_useful]
     recommendations.append((t, wanted))
@@ -197,60 +187,24 @@ def _rate_limited(config: HpaConfig, state: _Work, t: float, wanted: int) -> int
     """convertDesiredReplicasWithBehaviorRate: the per-period scale-up/down limits and bounds."""
     current = state.replicas
     if wanted > current:
-        limit = max(current, scale_up_limit(config.scale_up, current, state.scale_ups, t))
+        limit = scale_up_limit(current, config.scale_up, state.scale_ups, t, float64=True)
         return min(wanted, config.max_replicas, limit)
     if wanted < current:
-        limit = min(current, scale_down_limit(config.scale_down, current, state.scale_downs, t))
+        limit = scale_down_limit(current, config.scale_down, state.scale_downs, t, float64=True)
         return max(wanted, config.min_replicas, limit)
     return wanted
-
-
-def _changed_in_period(events: Iterable[tuple[float, int]], t: float, period: float) -> int:
-    return sum(change for when, change in events if when > t - period)
-
-
-def scale_up_limit(
-    policies: Iterable[RatePolicy], current: int, ups: Iterable[tuple[float, int]], t: float
-) -> int:
-    """The most replicas any policy allows now (selectPolicy Max)."""
-    events = tuple(ups)
-    best = -MAX_INT32
-    for policy in policies:
-        start = current - _changed_in_period(events, t, policy.period)
-        if policy.kind == "Pods":
-            proposed = start + policy.value
-        else:  # the same float64 arithmetic as Kubernetes, rounding included
-            proposed = math.ceil(float(start) * (1 + float(policy.value) / 100))
-        best = max(best, proposed)
-    return best
-
-
-def scale_down_limit(
-    policies: Iterable[RatePolicy], current: int, downs: Iterable[tuple[float, int]], t: float
-) -> int:
-    """The fewest replicas any policy allows now (selectPolicy Max = the biggest change)."""
-    events = tuple(downs)
-    best = MAX_INT32
-    for policy in policies:
-        start = current + _changed_in_period(events, t, policy.period)
-        if policy.kind == "Pods":
-            proposed = start - policy.value
-        else:
-            proposed = int(float(start) * (1 - float(policy.value) / 100))
-        best = min(best, proposed)
-    return best
 
 
 def _record_scale(config: HpaConfig, state: _Work, t: float, current: int, desired: int) -> None:
     """storeScaleEvent: remember the change for the per-period limits; forget expired ones."""
     if desired > current:
-        period = max(p.period for p in config.scale_up)
+        period = max(p.period for p in config.scale_up.limits)
         state.scale_ups[:] = [e for e in state.scale_ups if e[0] > t - period]
         state.scale_ups.append((t, desired - current))
     elif desired < current:
-        period = max(p.period for p in config.scale_down)
+        period = max(p.period for p in config.scale_down.limits)
         state.scale_downs[:] = [e for e in state.scale_downs if e[0] > t - period]
-        state.scale_downs.append((t, current - desired))
+        state.scale_downs.append((t, desired - current))
     state.replicas = desired
 
 
