@@ -794,6 +794,10 @@ class PlanTotals(ApiModel):
     outside_slo: float | None = Field(
         default=None, description="Requests/s served outside the SLO, summed."
     )
+    workloads: int | None = Field(default=None, description="Workloads planned.")
+    changed: int | None = Field(default=None, description="Workloads whose replicas change.")
+    desired_replicas: int | None = Field(default=None, description="Replicas planned, summed.")
+    current_replicas: int | None = Field(default=None, description="Replicas when planned, summed.")
 
 
 class SolverStatus(ApiModel):
@@ -846,8 +850,15 @@ class LeftOutStatus(ApiModel):
 class LastPlan(ApiModel):
     at: str = Field(description="When the plan was made (RFC 3339).")
     metrics_ok: bool | None = Field(default=None, description="Every load was observed.")
-    workloads: list[WorkloadStatus] = Field(default_factory=list, description="Per workload.")
-    totals: PlanTotals | None = Field(default=None, description="Totals over the workloads.")
+    workloads: list[WorkloadStatus] = Field(
+        default_factory=list,
+        description="Per workload; above 100 workloads only those that change, are squeezed by "
+        "a limit or have no observed load (at most 100).",
+    )
+    omitted_workloads: int | None = Field(
+        default=None, description="Workloads planned but not listed in workloads (see totals)."
+    )
+    totals: PlanTotals | None = Field(default=None, description="Totals over all workloads.")
     binding: list[BindingStatus] = Field(default_factory=list, description="Binding limits.")
     solver: SolverStatus = Field(description="How the plan was solved.")
     notes: list[str] = Field(default_factory=list, description="Fallbacks and warnings.")

@@ -50,6 +50,12 @@ def binding_dict(b: Binding) -> dict[str, Any]:
 
 
 STATUS_TEXT = 512  # characters of one text in status.lastPlan (the CRD's maxLength)
+# status.lastPlan of a big policy: every workload up to STATUS_WORKLOADS; beyond, only those that
+# matter now (changed, squeezed by a limit, or without an observed load), at most
+# STATUS_WORKLOADS of them, and `omittedWorkloads` counts the rest (the totals cover them all).
+# So a policy of 1000 workloads keeps its status far under the API server's object size limit
+# (1.5 MiB): under 256 KiB whatever happens (tests/unit/test_plan_document.py).
+STATUS_WORKLOADS = 100
 
 
 def forecast_dict(use: ForecastUse | None, compact: bool = False) -> dict[str, Any] | None:
@@ -82,8 +88,24 @@ def plan_document(
         return value[:STATUS_TEXT] if compact and value is not None else value
 
     plan = decision.plan
+    shown = list(plan.workloads)
+    if compact and len(shown) > STATUS_WORKLOADS:
+        squeezed = {name for b in plan.binding for name in b.squeezed}
+        shown = [
+            d
+            for d in plan.workloads
+            if d.desired != d.current
+            or d.name in squeezed
+            or decision.input(d.name).source != "observed"
+        ][:STATUS_WORKLOADS]
+    left_out = list(decision.left_out.items())
+    if compact and len(left_out) > STATUS_WORKLOADS:
+        hidden = len(left_out) - STATUS_WORKLOADS
+        left_out = left_out[:STATUS_WORKLOADS]
+    else:
+        hidden = 0
     workloads = []
-    for d in plan.workloads:
+    for d in shown:
         given = decision.input(d.name)
         workloads.append(
             {
@@ -133,12 +155,18 @@ def plan_document(
             "currentCostPerHour": _num(current_cost) if current_cost else None,
             "objective": _num(plan.objective),
             "outsideSlo": _num(sum(d.outside_slo for d in plan.workloads)),
+            "workloads": len(plan.workloads),
+            "changed": sum(1 for d in plan.workloads if d.desired != d.current),
+            "desiredReplicas": sum(d.desired for d in plan.workloads),
+            "currentReplicas": sum(d.current for d in plan.workloads),
         },
+        "omittedWorkloads": len(plan.workloads) - len(shown),
         "binding": [binding_dict(b) for b in plan.binding],
         "solver": solver,
-        "notes": [text(n) for n in plan.notes],
+        "notes": [text(n) for n in plan.notes]
+        + ([f"{hidden} more workloads left out (not listed)"] if hidden else []),
         # Workloads not planned (their replicas could not be read, and were never seen): why.
-        "leftOut": [{"name": n, "reason": text(why)} for n, why in decision.left_out.items()],
+        "leftOut": [{"name": n, "reason": text(why)} for n, why in left_out],
     }
 
 

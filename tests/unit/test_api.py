@@ -203,7 +203,12 @@ FULL: dict[str, Any] = {
                 "currentCostPerHour": 1.2,
                 "objective": 12.5,
                 "outsideSlo": 0.0,
+                "workloads": 1,
+                "changed": 1,
+                "desiredReplicas": 80,
+                "currentReplicas": 10,
             },
+            "omittedWorkloads": 0,
             "binding": [
                 {
                     "constraint": "cost",

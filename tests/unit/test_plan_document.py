@@ -3,6 +3,7 @@ function makes both, so a key means the same in each; compact only leaves keys o
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from peakpilot import api
@@ -115,3 +116,58 @@ def test_status_texts_are_cut_to_the_crd_limit_and_the_schema_holds_the_compact_
     assert {w["name"]: w for w in full["workloads"]}["cart"]["note"] == d.input("cart").note
     assert compact["binding"] and compact["binding"][0]["relax"]["replicas"]
     api.LastPlan.model_validate(compact)  # every key is in the CRD's status schema
+
+
+# A policy of 1000 workloads: status.lastPlan lists those that matter now, and stays small.
+
+
+def big_decision(changed: int, missing: int, unreadable: int = 0) -> Decision:
+    """1000 workloads: the first `changed` see twice the load they are sized for, the next
+    `missing` have no load (a long error), the last `unreadable` were never readable."""
+    spec = api.ScalingPolicySpec.model_validate(
+        {"workloads": [workload(f"w{i:04d}") for i in range(1000)]}
+    )
+    seen = {}
+    for i in range(1000 - unreadable):
+        if i < changed:
+            seen[f"w{i:04d}"] = WorkloadObservation(4, 64.0, None)  # needs 8
+        elif i < changed + missing:
+            seen[f"w{i:04d}"] = WorkloadObservation(4, None, LONG_ERROR)
+        else:
+            seen[f"w{i:04d}"] = WorkloadObservation(4, 32.0, None)  # needs 4: unchanged
+    for i in range(1000 - unreadable, 1000):
+        seen[f"w{i:04d}"] = WorkloadObservation(0, None, LONG_ERROR, unreadable=LONG_ERROR)
+    return decide(to_policy(spec), Observation(AT, seen), Memory())
+
+
+def _size(document: dict[str, Any]) -> int:
+    return len(json.dumps(document, separators=(",", ":")))
+
+
+def test_status_of_1000_workloads_lists_the_changed_ones_and_counts_the_rest() -> None:
+    d = big_decision(changed=30, missing=0)
+    compact = plan_document(d, compact=True)
+    assert [w["name"] for w in compact["workloads"]] == [f"w{i:04d}" for i in range(30)]
+    assert compact["omittedWorkloads"] == 970
+    assert compact["totals"]["workloads"] == 1000 and compact["totals"]["changed"] == 30
+    assert compact["totals"]["desiredReplicas"] == 30 * 8 + 970 * 4
+    assert _size(compact) < 16 * 1024
+    api.LastPlan.model_validate(compact)
+    full = plan_document(d, "shop")
+    assert len(full["workloads"]) == 1000 and full["omittedWorkloads"] == 0
+
+
+def test_status_of_1000_workloads_stays_under_256_kib_whatever_happens() -> None:
+    # Every load missing with a long error and every target unreadable: the largest status.
+    for d in (big_decision(changed=0, missing=1000), big_decision(0, 500, unreadable=500)):
+        compact = plan_document(d, compact=True)
+        assert len(compact["workloads"]) <= 100 and len(compact["leftOut"]) <= 100
+        assert _size(compact) < 256 * 1024, _size(compact)
+        api.LastPlan.model_validate(compact)
+    assert "400 more workloads left out (not listed)" in compact["notes"]
+
+
+def test_up_to_100_workloads_status_lists_every_one() -> None:
+    d = decision()
+    assert len(plan_document(d, compact=True)["workloads"]) == len(d.plan.workloads)
+    assert plan_document(d, compact=True)["omittedWorkloads"] == 0
