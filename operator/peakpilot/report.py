@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from peakplan.controller import Decision, ForecastUse
+from peakplan.controller import Decision, ForecastUse, WorkloadInput
 from peakplan.plan import Binding
 
 
@@ -74,6 +74,17 @@ def forecast_dict(use: ForecastUse | None, compact: bool = False) -> dict[str, A
     return out
 
 
+def unsized(given: WorkloadInput) -> bool:
+    """The load is unavailable and no last good value is held: the workload was not sized (its
+    replicas are kept or floored by onMetricFailure), so there is no demand, need or utilisation."""
+    return given.load is None and given.source != "held"
+
+
+def unsized_reason(reason: str) -> str:
+    """An unsized workload's reason without the planner's "load needs 0" (no need at all)."""
+    return reason.removesuffix("; load needs 0")
+
+
 def plan_document(
     decision: Decision, policy_name: str = "", *, compact: bool = False
 ) -> dict[str, Any]:
@@ -107,19 +118,23 @@ def plan_document(
     workloads = []
     for d in shown:
         given = decision.input(d.name)
+        # No load and no held value: nothing was sized, so the planner's demand, need,
+        # utilisation and shortfall (all from a demand of 0) mean nothing; null, and `note` says
+        # why the load is missing (as the table's "unavailable" and "-").
+        sized = not unsized(given)
         workloads.append(
             {
                 "name": d.name,
                 "current": d.current,
                 "desired": d.desired,
                 "load": _num(given.load) if given.load is not None else None,
-                "demand": _num(d.demand),
+                "demand": _num(d.demand) if sized else None,
                 "source": given.source,
-                "needed": d.needed,
-                "utilization": _num(d.utilization),
+                "needed": d.needed if sized else None,
+                "utilization": _num(d.utilization) if sized else None,
                 "costPerHour": _num(d.cost_per_hour),
-                "outsideSlo": _num(d.outside_slo),
-                "reason": text(d.reason),
+                "outsideSlo": _num(d.outside_slo) if sized else None,
+                "reason": text(d.reason if sized else unsized_reason(d.reason)),
                 "limitedBy": d.limited_by,
                 "events": list(given.events),
                 "note": text(given.note),
@@ -221,11 +236,9 @@ def _row_texts(
         sized = f"{d.demand:,.1f}"
         util = f"{d.utilization:.0%}" if math.isfinite(d.utilization) else "∞"
         reason = d.reason
-        if given.load is None and given.source != "held":
-            # Nothing was sized (the last good value is not held): no demand, no utilisation,
-            # and the planner's "load needs 0" is no need at all.
+        if unsized(given):
             sized = util = "-"
-            reason = reason.removesuffix("; load needs 0")
+            reason = unsized_reason(reason)
         cells = [d.name, f"{d.current} {arrow} {d.desired}", load, sized, util]
         cells.append(f"{d.cost_per_hour:,.2f}")
         reason += f" ({', '.join(given.events)})" if given.events else ""

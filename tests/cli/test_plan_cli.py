@@ -151,6 +151,10 @@ def test_null_load_exits_3_with_the_plan_and_no_scale_down() -> None:
     catalog = {w["name"]: w for w in data["workloads"]}["catalog"]
     assert (catalog["load"], catalog["source"]) == (None, "missing")
     assert catalog["desired"] >= catalog["current"] == 24
+    # Nothing was sized: null, never "utilisation 0, needs 0"; the note says why.
+    assert [catalog[k] for k in ("demand", "needed", "utilization", "outsideSlo")] == [None] * 4
+    assert catalog["note"] == "load unavailable (null in the snapshot); keeping current replicas"
+    assert "load needs" not in catalog["reason"]
     table = peakpilot("plan", POLICY, "--metrics", snapshot)
     assert table.returncode == 3
     (row,) = [line for line in table.stdout.splitlines() if line.startswith("catalog ")]

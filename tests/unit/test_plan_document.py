@@ -102,9 +102,32 @@ def test_load_is_the_observed_load_and_demand_what_was_sized_for_in_both() -> No
         rows = {w["name"]: w for w in document["workloads"]}
         assert (rows["web"]["load"], rows["api"]["load"]) == (200.0, 120.0)
         assert rows["web"]["demand"] >= 200.0 and rows["web"]["source"] == "observed"
-        # Missing: no observed load, yet the plan sized for something (the current replicas).
-        assert rows["cart"]["load"] is None and rows["cart"]["source"] != "observed"
-        assert rows["cart"]["demand"] == d.input("cart").demand
+        # Missing and nothing held: the plan keeps the current replicas and sized nothing, so
+        # demand, need, utilisation and shortfall are null (not 0), and the note says why.
+        cart = rows["cart"]
+        assert (cart["load"], cart["source"], cart["current"], cart["desired"]) == (
+            None,
+            "missing",
+            3,
+            3,
+        )
+        assert [cart[k] for k in ("demand", "needed", "utilization", "outsideSlo")] == [None] * 4
+        assert cart["note"].startswith("load unavailable (cannot reach Prometheus: xxx")
+        assert "load needs" not in cart["reason"] and cart["reason"]
+        assert cart["costPerHour"] == 3.0  # what it costs is known
+
+
+def test_a_held_load_keeps_its_figures_in_both() -> None:
+    spec = api.ScalingPolicySpec.model_validate({"workloads": [workload("web")]})
+    policy, memory = to_policy(spec), Memory()
+    decide(policy, Observation(AT, {"web": WorkloadObservation(2, 200.0, None)}), memory)
+    later = Observation(AT + 30, {"web": WorkloadObservation(25, None, "no series")})
+    d = decide(policy, later, memory)
+    for document in (plan_document(d, "shop"), plan_document(d, compact=True)):
+        (web,) = document["workloads"]
+        assert (web["load"], web["source"], web["demand"]) == (None, "held", 200.0)
+        assert web["needed"] == 25 and web["utilization"] is not None
+    api.LastPlan.model_validate(plan_document(d, compact=True))
 
 
 def test_status_texts_are_cut_to_the_crd_limit_and_the_schema_holds_the_compact_form() -> None:
