@@ -70,8 +70,8 @@ def run(sample: Sample) -> str:
     )
     if done.returncode not in (0, 3):  # 3: a load was unavailable, still a plan to show
         raise SystemExit(f"{sample.doc.name}: `{sample.command}` failed: {done.stderr.strip()}")
-    # rich pads a wrapped line to the width; the documents keep no trailing blanks
-    return "".join(line.rstrip() + "\n" for line in done.stdout.splitlines())
+    # Exactly what the command printed (it leaves no blank at the end of a wrapped line).
+    return done.stdout
 
 
 def masked(text: str) -> str:

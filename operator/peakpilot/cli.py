@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import sys
 import time
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import IO, TYPE_CHECKING, Annotated, NoReturn, cast
 
 import typer
 import yaml
@@ -57,11 +59,37 @@ def _require_solver(name: str, option: str = "--solver") -> None:
         _fail(InputError(option, [problem]))
 
 
+class _Stdout:
+    """sys.stdout (looked up at each write) without the blank rich leaves at the end of a line
+    it wraps: what the command prints is what the documents show, byte for byte. Rich needs only
+    these members of a text file."""
+
+    _TRAILING = re.compile(r"[ \t]+(?=\n)")
+
+    def write(self, text: str) -> int:
+        sys.stdout.write(self._TRAILING.sub("", text))
+        return len(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+    def isatty(self) -> bool:
+        return sys.stdout.isatty()
+
+    def fileno(self) -> int:
+        return sys.stdout.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(sys.stdout, "encoding", None) or "utf-8"
+
+
 def _console() -> Console:
     """A console that keeps tables readable when piped (rich would default to 80 columns)."""
-    console = Console()
+    out = cast("IO[str]", _Stdout())
+    console = Console(file=out)
     if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(width=160)
+        console = Console(file=out, width=160)
     return console
 
 

@@ -3,8 +3,9 @@
 Per workload, the busiest day zoomed: demand against the capacity each controller had ready, with
 the calendar's windows. Below, over the whole window, the replica-hours both controllers and the
 oracle have run so far, so the cost gap is read off the right edge. The title carries the window
-(UTC) and the headline figures. Which day to zoom and what to draw are pure functions of the
-replay; matplotlib is optional (`pip install 'peakpilot[plot]'`), `MissingPlotter` says so.
+(UTC) and the headline figures (replica-hours against the oracle and the HPA, unserved, changes).
+Which day to zoom and what to draw are pure functions of the replay; matplotlib is optional
+(`pip install 'peakpilot[plot]'`), `MissingPlotter` says so.
 """
 
 from __future__ import annotations
@@ -80,19 +81,26 @@ def cumulative_replica_hours(
 
 
 def title_lines(replay: Replay, policy: str) -> str:
-    """Two lines: the policy and its window in UTC, then each controller's headline figures."""
+    """Three lines: the policy and its window in UTC, then each controller's headline figures
+    (replica-hours, against the oracle and the other controller; unserved; changes)."""
 
     def when(t: float) -> str:
         return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M")
 
     end = replay.start + replay.steps * replay.step
     ours, hpa = replay.controllers["peakpilot"].total, replay.controllers["hpa"].total
+    ours_h, hpa_h = ours.billed_replica_seconds / 3600, hpa.billed_replica_seconds / 3600
+    versus = ""
+    if hpa_h > 0:
+        change = 100 * (1 - ours_h / hpa_h)
+        versus = f", {abs(change):.0f} % {'fewer' if change >= 0 else 'more'} than the HPA"
     return (
         f"{policy}: {when(replay.start)} to {when(end)} UTC, decisions every "
         f"{format_duration(replay.step)}, load seen {format_duration(replay.metrics_lag)} late\n"
-        f"PeakPilot {ours.cost_ratio:.2f}x oracle, {ours.unserved_pct:.2f} % unserved, "
-        f"{ours.scale_changes:,} changes; HPA at {replay.baseline_target:g}: "
-        f"{hpa.cost_ratio:.2f}x, {hpa.unserved_pct:.2f} %, {hpa.scale_changes:,} changes"
+        f"PeakPilot: {ours_h:,.0f} replica-h ({ours.cost_ratio:.2f}x the oracle{versus}), "
+        f"{ours.unserved_pct:.2f} % unserved, {ours.scale_changes:,} changes\n"
+        f"HPA at {replay.baseline_target:g}: {hpa_h:,.0f} replica-h ({hpa.cost_ratio:.2f}x the "
+        f"oracle), {hpa.unserved_pct:.2f} % unserved, {hpa.scale_changes:,} changes"
     )
 
 
@@ -153,7 +161,7 @@ def plot_replay(
         ax.set_title(f"{name}: {where}, {stamp(times[0]):%Y-%m-%d} UTC", fontsize=9, loc="left")
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=UTC))  # type: ignore[no-untyped-call]
         ax.grid(alpha=0.3)
-        ax.legend(loc="upper left", fontsize=7)
+        ax.legend(loc="upper left", fontsize=8)
 
     ax = axes[-1, 0]
     every = [stamp(t) for t in replay.times]
@@ -167,9 +175,11 @@ def plot_replay(
                    zorder=0, label="zoomed day")  # fmt: skip
     ax.set_ylabel("replica-hours so far")
     ax.set_title("the whole window: replica-hours billed, and the oracle's", fontsize=9, loc="left")
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d", tz=UTC))  # type: ignore[no-untyped-call]
+    # Dates over days; a window shown whole (at most 1.5 days) by the hour, as the panel above.
+    ticks = "%m-%d" if zoomed else "%H:%M"
+    ax.xaxis.set_major_formatter(mdates.DateFormatter(ticks, tz=UTC))  # type: ignore[no-untyped-call]
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize=7)
+    ax.legend(loc="upper left", fontsize=8)
 
     fig.suptitle(title_lines(replay, policy), fontsize=9.5)
     fig.tight_layout()

@@ -59,11 +59,15 @@ def test_cumulative_replica_hours_end_at_the_billed_and_oracle_totals() -> None:
 
 def test_the_title_has_the_utc_window_and_both_headlines() -> None:
     result = replay(Policy((WEB,)), {"web": daily_trace(2, 1)}, ReplaySettings(step=60.0))
-    first, second = title_lines(result, "shop").split("\n")
+    first, second, third = title_lines(result, "shop").split("\n")
     assert first.startswith("shop: 1970-01-11 00:00 to 1970-01-13 00:00 UTC")
-    ours = result.controllers["peakpilot"].total
-    assert f"PeakPilot {ours.cost_ratio:.2f}x oracle" in second
-    assert f"HPA at 0.7: {result.controllers['hpa'].total.cost_ratio:.2f}x" in second
+    ours, hpa = result.controllers["peakpilot"].total, result.controllers["hpa"].total
+    ours_h, hpa_h = ours.billed_replica_seconds / 3600, hpa.billed_replica_seconds / 3600
+    assert second.startswith(f"PeakPilot: {ours_h:,.0f} replica-h ({ours.cost_ratio:.2f}x the ")
+    fewer = 100 * (1 - ours_h / hpa_h)
+    assert f"{abs(fewer):.0f} % {'fewer' if fewer >= 0 else 'more'} than the HPA" in second
+    assert third.startswith(f"HPA at 0.7: {hpa_h:,.0f} replica-h ({hpa.cost_ratio:.2f}x the ")
+    assert f"{hpa.scale_changes:,} changes" in third
     assert not math.isnan(ours.cost_ratio)
 
 
