@@ -133,6 +133,7 @@ class Fault:
     subresource: str | None = None
     times: int | None = 1
     message: str = "fault injected by the test"
+    reason: str = "InjectedFault"  # the Status reason clients branch on, e.g. AlreadyExists
     hang: bool = False
     delete: bool = False
     hits: int = 0
@@ -249,6 +250,18 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
                     return aiohttp.web.json_response(unchanged)
             return await super()._handle(request)
 
+    @override
+    async def _serve_list(self, request: kmock.Request) -> Any:
+        """kmock's list plus the ``kind`` and ``apiVersion`` of a real List, which client-go
+        (kubectl, Helm) needs to decode it."""
+        payload = await super()._serve_list(request)
+        info = None if request.resource is None else self._info(request.resource)
+        if isinstance(payload, dict) and info is not None and info.kind:
+            group, version = request.resource.group, request.resource.version  # type: ignore[union-attr]
+            api_version = f"{group}/{version}" if group else version
+            payload = {"apiVersion": api_version, "kind": f"{info.kind}List", **payload}
+        return payload
+
     async def _inject(self, fault: Fault, request: kmock.Request) -> None:
         if fault.delete:
             await self._delete_now(request)
@@ -256,7 +269,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
             await asyncio.sleep(0.05)
         if fault.status is not None:
             raise kmock.KubernetesError(
-                status=fault.status, reason="InjectedFault", message=fault.message
+                status=fault.status, reason=fault.reason, message=fault.message
             )
 
     async def _delete_now(self, request: kmock.Request) -> None:
