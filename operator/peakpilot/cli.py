@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from peakpilot.kube import Kube
     from peakpilot.operator import OperatorSettings
-    from peakplan.policy import Policy
+    from peakplan import Policy
     from peakplan.replay import Replay, ReplaySettings, Trace
 
 app = typer.Typer(
@@ -52,7 +52,7 @@ class Solver(StrEnum):
 
 def _require_solver(name: str, option: str = "--solver") -> None:
     """Exit 2 up front when the chosen solver is not installed (CBC is an optional extra)."""
-    from peakplan.ilp import solver_missing
+    from peakplan import solver_missing
 
     problem = solver_missing(name)
     if problem:
@@ -324,15 +324,15 @@ def plan(
     from peakpilot.inputs import load_policy, load_snapshot
     from peakpilot.report import plan_document, print_decision
     from peakpilot.translate import to_policy
-    from peakplan.controller import (
+    from peakplan import (
         MISSING_DATA_RULE,
         Memory,
         Observation,
+        SolveOptions,
         WorkloadObservation,
         decide,
         warm,
     )
-    from peakplan.planner import SolveOptions
 
     if (metrics is None) == (prometheus is None):
         _fail(InputError("arguments", ["give exactly one of --metrics FILE or --prometheus URL"]))
@@ -491,7 +491,7 @@ def simulate(
     from peakpilot.inputs import load_policy
     from peakpilot.traces import load_trace, trace_files
     from peakpilot.translate import to_policy
-    from peakplan.planner import SolveOptions
+    from peakplan import SolveOptions
     from peakplan.replay import ReplaySettings
 
     _check_seconds(time_limit, "--time-limit", 0.01, MAX_TIME_LIMIT)

@@ -26,8 +26,7 @@ from peakpilot.kube import PAUSED_ANNOTATION, TAKE_OVER_ANNOTATION, KubeError, S
 from peakpilot.prometheus import AllowList, ByLabel, MetricError, PrometheusSettings, safe_url
 from peakpilot.translate import to_policy
 from peakpilot.units import parse_duration
-from peakplan.controller import Memory, Observation, WorkloadObservation, warm
-from peakplan.policy import Policy
+from peakplan import Memory, Observation, Policy, WorkloadObservation, warm
 
 log = logging.getLogger("peakpilot.observe")
 

@@ -41,7 +41,7 @@ from peakpilot.reconcile import Event, Outcome, PolicyState, reconcile
 from peakpilot.report import iso
 from peakpilot.runtime import TICK, Watchdog, Worker, deadline, finish_workers, in_thread
 from peakpilot.units import parse_duration
-from peakplan.planner import SolveOptions
+from peakplan import SolveOptions
 
 log = logging.getLogger("peakpilot.operator")
 MIN_INTERVAL = 1.0

@@ -18,8 +18,7 @@ from peakpilot.kube import KubeError, Target
 from peakpilot.observe import Cluster, MetricsSource, Refused, observe, read_policy
 from peakpilot.prometheus import AllowList, PrometheusSource
 from peakpilot.record import Conditions, Event
-from peakplan.controller import Decision, Memory, decide
-from peakplan.planner import SolveOptions
+from peakplan import Decision, Memory, SolveOptions, decide
 
 __all__ = ["Event", "Outcome", "PolicyState", "reconcile"]
 

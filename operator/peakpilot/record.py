@@ -14,7 +14,7 @@ from typing import Any
 from peakpilot import telemetry
 from peakpilot.observe import Observed, Refused
 from peakpilot.report import iso, plan_document
-from peakplan.controller import Decision, Memory
+from peakplan import Decision, Memory
 
 CONDITION_TYPES = ("Ready", "MetricsAvailable", "BudgetBinding", "FallbackActive", "Paused")
 

@@ -16,8 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from peakplan.controller import Decision, ForecastUse, WorkloadInput
-from peakplan.plan import Binding
+from peakplan import Binding, Decision, ForecastUse, WorkloadInput
 
 
 def iso(epoch: float) -> str:

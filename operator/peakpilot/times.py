@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from peakplan.epoch import MAX_EPOCH, MIN_EPOCH, RANGE_HINT, check_epoch
+from peakplan import MAX_EPOCH, MIN_EPOCH, RANGE_HINT, check_epoch
 
 __all__ = ["MAX_EPOCH", "MIN_EPOCH", "check_epoch", "check_time", "epoch_seconds"]
 

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from peakpilot import api
 from peakpilot.units import parse_duration, parse_quantity
-from peakplan.policy import (
+from peakplan import (
     DEFAULT_SCALE_DOWN,
     DEFAULT_SCALE_UP,
+    SLO,
     Behavior,
-    Event,
+    Budget,
+    CalendarEvent,
     ForecastSettings,
+    LatencySLO,
     MetricFailure,
     Policy,
     ScalingRules,
     StepLimit,
+    UtilizationSLO,
     WorkloadPolicy,
 )
-from peakplan.problem import SLO, Budget, LatencySLO, UtilizationSLO
 
 
 def _slo(spec: api.SLOSpec) -> SLO:
@@ -55,9 +58,9 @@ def _rules(spec: api.ScalingRules | None, default: ScalingRules) -> ScalingRules
     return ScalingRules(window, spec.select_policy, limits)
 
 
-def _event(spec: api.EventSpec) -> Event:
+def _event(spec: api.EventSpec) -> CalendarEvent:
     start, end = spec.window()
-    return Event(
+    return CalendarEvent(
         name=spec.name,
         start=start.timestamp(),
         end=end.timestamp(),

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from peakplan.policy import Event
+from peakplan.policy import CalendarEvent
 
 
-def ready_by(event: Event, startup: float) -> float:
+def ready_by(event: CalendarEvent, startup: float) -> float:
     """When scaling must begin so that pods are ready `lead` seconds before the event starts."""
     return event.start - event.lead - startup
 
 
-def active_events(events: Iterable[Event], startup: float, now: float) -> list[Event]:
+def active_events(
+    events: Iterable[CalendarEvent], startup: float, now: float
+) -> list[CalendarEvent]:
     """Events whose preparation or run covers `now` for a workload with this startup time."""
     return [e for e in events if ready_by(e, startup) <= now < e.end]
 
 
-def event_floor(events: Iterable[Event], workload: str) -> tuple[int, str | None]:
+def event_floor(events: Iterable[CalendarEvent], workload: str) -> tuple[int, str | None]:
     """The highest per-workload minReplicas among `events`, and the event that sets it."""
     best, name = 0, None
     for e in events:
@@ -27,7 +29,7 @@ def event_floor(events: Iterable[Event], workload: str) -> tuple[int, str | None
     return best, name
 
 
-def event_multiplier(events: Iterable[Event], workload: str) -> tuple[float, str | None]:
+def event_multiplier(events: Iterable[CalendarEvent], workload: str) -> tuple[float, str | None]:
     """The largest load multiplier among `events` for this workload (1 when none)."""
     best, name = 1.0, None
     for e in events:

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from peakplan import surge
+from peakplan.allocation import Plan
 from peakplan.behavior import (
     scale_down_limit,
     scale_up_limit,
@@ -39,7 +40,6 @@ from peakplan.behavior import (
 from peakplan.calendar import active_events, event_floor, event_multiplier
 from peakplan.curves import needed_replicas
 from peakplan.forecast import ForecastConfig, Forecaster
-from peakplan.plan import Plan
 from peakplan.planner import SolveOptions, plan
 from peakplan.policy import Policy, WorkloadPolicy
 from peakplan.problem import Problem, Workload

@@ -8,10 +8,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from peakplan.allocation import Binding, Plan, Relaxation, SolverReport, WorkloadDecision
 from peakplan.curves import Curve, build_curve, outside_slo, slo_weight
 from peakplan.greedy import budget_use, greedy_counts
 from peakplan.ilp import Formulation, IlpModel, IlpResult, SolverName
-from peakplan.plan import Binding, Plan, Relaxation, SolverReport, WorkloadDecision
 from peakplan.problem import Budget, LatencySLO, Problem, Workload, usage
 
 TOL = 1e-6

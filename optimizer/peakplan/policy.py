@@ -49,7 +49,7 @@ class Behavior:
 
 
 @dataclass(frozen=True)
-class Event:
+class CalendarEvent:
     """A known peak. Active from start - lead - startup (pods ready at start) until end."""
 
     name: str
@@ -118,7 +118,7 @@ class Policy:
     workloads: tuple[WorkloadPolicy, ...]
     budget: Budget = field(default_factory=Budget)
     behavior: Behavior = field(default_factory=Behavior)
-    events: tuple[Event, ...] = ()
+    events: tuple[CalendarEvent, ...] = ()
     on_metric_failure: MetricFailure = field(default_factory=MetricFailure)
     forecast: ForecastSettings = field(default_factory=ForecastSettings)
     interval: float = 15.0  # reconcile period (s): a decision holds until the next one

@@ -10,10 +10,10 @@ import pytest
 from peakpilot.inputs import parse_policy
 from peakpilot.translate import to_policy
 from peakplan.calendar import active_events, event_floor, event_multiplier, ready_by
-from peakplan.policy import Event
+from peakplan.policy import CalendarEvent
 
 S = 1_800_000_000.0  # event start (epoch seconds)
-SALE = Event(
+SALE = CalendarEvent(
     name="sale",
     start=S,
     end=S + 7200,
@@ -51,13 +51,13 @@ def test_event_is_active_from_lead_and_startup_until_end(
     assert got == ([SALE] if active else [])
 
 
-FLASH = Event(
+FLASH = CalendarEvent(
     name="flash", start=S, end=S + 600, lead=0, multiplier=6, min_replicas={"checkout": 25}
 )
-BANNER = Event(
+BANNER = CalendarEvent(
     name="banner", start=S, end=S + 600, lead=0, multiplier=2, workloads=frozenset({"frontend"})
 )
-DOWNTURN = Event(name="downturn", start=S, end=S + 600, lead=0, multiplier=0.5)
+DOWNTURN = CalendarEvent(name="downturn", start=S, end=S + 600, lead=0, multiplier=0.5)
 
 FLOORS = {
     # Per-workload floors: the highest among the active events, and which event sets it.
@@ -70,7 +70,9 @@ FLOORS = {
 
 
 @pytest.mark.parametrize(("events", "workload", "expected"), FLOORS.values(), ids=FLOORS.keys())
-def test_event_floor(events: list[Event], workload: str, expected: tuple[int, str | None]) -> None:
+def test_event_floor(
+    events: list[CalendarEvent], workload: str, expected: tuple[int, str | None]
+) -> None:
     assert event_floor(events, workload) == expected
 
 
@@ -83,7 +85,7 @@ MULTIPLIERS = {
     # Events only raise demand: below 1 it never wins against the default of 1.
     "below-one-ignored": ([DOWNTURN], "checkout", (1.0, None)),
     "floor-only-event": (
-        [Event("f", S, S + 1, min_replicas={"checkout": 3})],
+        [CalendarEvent("f", S, S + 1, min_replicas={"checkout": 3})],
         "checkout",
         (1.0, None),
     ),
@@ -95,7 +97,7 @@ MULTIPLIERS = {
     ("events", "workload", "expected"), MULTIPLIERS.values(), ids=MULTIPLIERS.keys()
 )
 def test_event_multiplier(
-    events: list[Event], workload: str, expected: tuple[float, str | None]
+    events: list[CalendarEvent], workload: str, expected: tuple[float, str | None]
 ) -> None:
     assert event_multiplier(events, workload) == expected
 

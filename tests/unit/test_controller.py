@@ -26,7 +26,7 @@ from peakplan.controller import (
 )
 from peakplan.policy import (
     Behavior,
-    Event,
+    CalendarEvent,
     ForecastSettings,
     MetricFailure,
     Policy,
@@ -102,7 +102,7 @@ def run(scenario: Scenario) -> dict[float, Decision]:
 def _policy(
     failure: MetricFailure | None = None,
     behavior: Behavior | None = None,
-    events: tuple[Event, ...] = (),
+    events: tuple[CalendarEvent, ...] = (),
     workloads: tuple[WorkloadPolicy, ...] = (WEB,),
 ) -> Policy:
     return Policy(
@@ -117,8 +117,8 @@ def _policy(
 # An event at S = 3600 s, ending at 5400 s, with 10 minutes lead; `web` starts in 60 s, so its
 # preparation begins at S - L - U = 3600 - 600 - 60 = 2940.
 S, END, LEAD = 3600.0, 5400.0, 600.0
-SALE = Event("sale", start=S, end=END, lead=LEAD, multiplier=3, min_replicas={"web": 40})
-BOOST = Event("boost", start=S, end=END, lead=LEAD, multiplier=3)
+SALE = CalendarEvent("sale", start=S, end=END, lead=LEAD, multiplier=3, min_replicas={"web": 40})
+BOOST = CalendarEvent("boost", start=S, end=END, lead=LEAD, multiplier=3)
 EVENT_BEHAVIOR = Behavior(FAST_UP, SLOW_DOWN)
 
 SCENARIOS = {

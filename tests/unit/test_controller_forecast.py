@@ -23,7 +23,7 @@ from peakplan.controller import (
     lead_time,
     warm,
 )
-from peakplan.policy import Event, ForecastSettings, Policy, WorkloadPolicy
+from peakplan.policy import CalendarEvent, ForecastSettings, Policy, WorkloadPolicy
 
 STEP = 15.0
 HOURS = 4 * 3600.0
@@ -152,8 +152,8 @@ def test_the_band_carries_recent_volatility_above_a_quiet_last_value() -> None:
 def test_each_event_multiplies_its_own_baseline() -> None:
     # "early" (x3) starts at 600 s when the load is 10; "late" (x1.5) at 1200 s when it is 100.
     # From 1200 s both apply: 3 x 10 = 30 < 1.5 x 100 = 150, so "late" sets the demand.
-    early = Event("early", start=600.0, end=3600.0, lead=0.0, multiplier=3.0)
-    late = Event("late", start=1200.0, end=3600.0, lead=0.0, multiplier=1.5)
+    early = CalendarEvent("early", start=600.0, end=3600.0, lead=0.0, multiplier=3.0)
+    late = CalendarEvent("late", start=1200.0, end=3600.0, lead=0.0, multiplier=1.5)
     policy = Policy(
         (WorkloadPolicy("web", 1, 1000, 10.0, startup=0.0),),
         events=(early, late),

@@ -15,7 +15,7 @@ import pytest
 
 from peakplan.policy import (
     Behavior,
-    Event,
+    CalendarEvent,
     ForecastSettings,
     Policy,
     ScalingRules,
@@ -133,7 +133,7 @@ def test_calendar_pods_are_ready_at_event_start_and_ramp_down_after_it() -> None
     # A flat 100 rps (needs 13 at the 80 % target). The event asks for 60 replicas from
     # minute 30 to minute 45 with 5 minutes lead; scale-down is at most 5 pods per 15 s.
     start, end = T0 + 30 * 60, T0 + 45 * 60
-    sale = Event("sale", start=start, end=end, lead=300.0, min_replicas={"web": 60})
+    sale = CalendarEvent("sale", start=start, end=end, lead=300.0, min_replicas={"web": 60})
     down = ScalingRules(0.0, "Max", (StepLimit("Pods", 5, 15.0),))
     policy = Policy((WEB,), events=(sale,), behavior=Behavior(down=down))
     trace = Trace.from_counts([6000.0] * 60, 60.0, T0)
