@@ -2,14 +2,20 @@
 
 No Docker engine runs here, so these read operator/Dockerfile and .dockerignore: the build
 context must hold what pyproject.toml builds from, and the image's user, ports and command must
-be the ones the chart relies on. They need no Helm, hence no chart marker.
+be the ones the chart relies on; the builder's pip install is resolved with pip's dry run (the
+package index, nothing installed) to check what the image holds. They need no Helm, hence no
+chart marker.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shlex
+import subprocess
+import sys
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -148,3 +154,75 @@ def test_build_context_holds_what_the_wheel_is_built_from() -> None:
     for path in needed:
         assert in_context(path), path
         assert path in copied, path
+
+
+def builder_pip(command: str) -> list[str]:
+    """A builder `pip ...` command's arguments (after `pip`), as the shell splits them."""
+    words = shlex.split(command)
+    return words[words.index("/opt/peakpilot/bin/pip") + 1 :]
+
+
+def image_python() -> str:
+    """The image's Python version, from the base image's tag (python:3.12-slim@...)."""
+    match = re.search(r"python:(\d+\.\d+)-slim", dict(instructions())["ARG"])
+    assert match
+    return match.group(1)
+
+
+def resolve(args: list[str], tmp_path: Path) -> dict[str, str]:
+    """What `pip install ARGS` would install from the repository root into a fresh environment
+    of the image's Python (pip --dry-run: resolved against the index, nothing installed):
+    name -> version."""
+    report = tmp_path / "report.json"
+    dry_run = ["--dry-run", "--ignore-installed", "--report", str(report), "--quiet"]
+    python = ["--python-version", image_python(), "--only-binary=:all:"]
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", *args, *dry_run, *python],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    installs = json.loads(report.read_text())["install"]
+    return {canonical(i["metadata"]["name"]): i["metadata"]["version"] for i in installs}
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def lock() -> dict[str, str]:
+    pins = {}
+    for line in (REPO / "constraints.txt").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[canonical(name)] = version.strip()
+    return pins
+
+
+def test_the_image_holds_the_runtime_set_from_the_lock_without_cbc(tmp_path: Path) -> None:
+    """The builder's install, resolved without Docker: PuLP with HiGHS, no CBC (cbcbox is the
+    `peakpilot[cbc]` extra), every version the lock's; then the build tools are uninstalled, so
+    the venv the final stage copies is exactly this set."""
+    builder, _ = stages()
+    commands = [c.strip() for op, a in builder if op == "RUN" for c in a.split("&&")]
+    tools, project, uninstall = (c for c in commands if c.startswith("/opt/peakpilot/bin/pip"))
+    project_args = builder_pip(project)
+    assert project_args[0] == "install" and project_args[-1] == "."
+    runtime = resolve(project_args[1:], tmp_path)
+    assert "cbcbox" not in runtime
+    assert {"peakpilot", "pulp", "highspy", "kopf", "kubernetes"} <= runtime.keys()
+    pins = lock()
+    assert {n: v for n, v in runtime.items() if n != "peakpilot" and pins.get(n) != v} == {}
+    # The build tools installed first (and what they pull in) are removed after the install,
+    # all but what the runtime needs itself.
+    tools_args = builder_pip(tools)
+    build = resolve(tools_args[1:], tmp_path)
+    removed = builder_pip(uninstall)
+    assert removed[:2] == ["uninstall", "--yes"]
+    assert set(removed[2:]) == build.keys() - runtime.keys()
+    # The check is live: with the extra, CBC comes in.
+    with_cbc = resolve([*project_args[1:-1], ".[cbc]"], tmp_path)
+    assert "cbcbox" in with_cbc
