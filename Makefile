@@ -25,6 +25,9 @@ help:
 	@echo "make lock   - re-resolve every dependency from the package index into $(LOCK)"
 
 # A venv with the given extras, from the lock: $(call make-venv,DIR,EXTRAS[,PIP-FLAGS])
+# No build isolation: the build backend too comes from the lock, not from today's index.
+# PYTHONWARNINGS: setuptools warns on every editable install that a folder named like a package
+# could shadow it (a UserWarning; none does here), which a first `make demo` need not show.
 define make-venv
 	@if [ -z "$(PYTHON)" ]; then \
 	  echo "error: PeakPilot needs Python >= 3.12 (PuLP 4 requires it) and none was found." >&2; \
@@ -33,8 +36,8 @@ define make-venv
 	@echo "using $(PYTHON) ($$($(PYTHON) --version)) for $(1)"
 	$(PYTHON) -m venv $(1)
 	$(1)/bin/pip install --quiet $(3) --constraint $(LOCK) pip setuptools wheel
-	# No build isolation: the build backend too comes from the lock, not from today's index.
-	$(1)/bin/pip install --quiet $(3) --constraint $(LOCK) --no-build-isolation -e '.[$(2)]'
+	PYTHONWARNINGS=ignore::UserWarning $(1)/bin/pip install --quiet $(3) --constraint $(LOCK) \
+	  --no-build-isolation -e '.[$(2)]'
 	@touch $(1)/.installed
 endef
 
