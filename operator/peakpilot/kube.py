@@ -213,6 +213,38 @@ class Kube:
             resource_version=str((scale.get("metadata") or {}).get("resourceVersion", "")),
         )
 
+    def list_targets(
+        self, namespace: str, api_version: str, kind: str
+    ) -> dict[str, tuple[dict[str, Any], Scale]]:
+        """Every object of a built-in kind (Deployment, StatefulSet, ReplicaSet) in
+        `namespace` with its replicas, by name, from one LIST: their /scale is their own
+        spec.replicas. A policy of many workloads reads its targets this way, not with two GETs
+        each."""
+        probe = Target(api_version, kind, "", namespace)
+        if (probe.group, kind) not in BUILTIN_PLURALS:
+            raise KubeError(f"{kind}: not a built-in kind with /scale; read each target")
+        listing = self._call(
+            f"listing {BUILTIN_PLURALS[(probe.group, kind)]}",
+            self.custom.list_namespaced_custom_object,
+            probe.group,
+            probe.version,
+            namespace,
+            BUILTIN_PLURALS[(probe.group, kind)],
+        )
+        out: dict[str, tuple[dict[str, Any], Scale]] = {}
+        for item in cast(dict[str, Any], listing).get("items", []):
+            meta = item.get("metadata") or {}
+            name = str(meta.get("name", ""))
+            status = item.get("status") or {}
+            ready = status.get("readyReplicas")
+            scale = Scale(
+                replicas=int((item.get("spec") or {}).get("replicas") or 0),
+                ready=int(ready) if ready is not None else None,
+                resource_version=str(meta.get("resourceVersion", "")),
+            )
+            out[name] = (item, scale)
+        return out
+
     def write_scale(self, target: Target, replicas: int, resource_version: str) -> None:
         """Set spec.replicas, failing with Conflict if the target changed since it was read."""
         body = {"metadata": {"resourceVersion": resource_version}, "spec": {"replicas": replicas}}

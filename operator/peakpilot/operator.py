@@ -205,6 +205,7 @@ class _Loop:
         if self.written is not None:  # what an abandoned reconcile left there is stale
             self.state.conditions = self.written
         budget = deadline(interval, _settings.time_limit)
+        began = time.monotonic()
         closed = threading.Event()
         kube = self.kube.gated(closed)
         snapshot = dict(self.body)
@@ -255,6 +256,8 @@ class _Loop:
             )
         except Exception as exc:
             self.logger.warning(f"status not written: {exc}")
+        seconds = time.monotonic() - began
+        telemetry.series(telemetry.RECONCILE_SECONDS, self.namespace, self.name).observe(seconds)
         for event in events:
             if event.type == "Warning":
                 kopf.warn(self.body, reason=event.reason, message=event.message)

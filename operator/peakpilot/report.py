@@ -278,6 +278,9 @@ def print_decision(decision: Decision, policy_name: str, console: Console) -> No
     ]
     console.print(Text(f"PeakPilot plan for {policy_name} at {iso(decision.at)}"))
     console.print(Text(_line([c.upper() for c in COLUMNS], widths), style="bold"))
+    # The rows as one Text, printed once: a print per line costs rich about a millisecond, a
+    # second for a policy of 1000 workloads.
+    lines: list[Text] = []
     for cells, style, under in rows:
         row = Text(_line(cells, widths))
         if style:
@@ -286,13 +289,14 @@ def print_decision(decision: Decision, policy_name: str, console: Console) -> No
         if cells[2] == UNAVAILABLE:
             start = row.plain.index(UNAVAILABLE, widths[0])
             row.stylize("red", start, start + len(UNAVAILABLE))
-        console.print(row)
+        lines.append(row)
         for text, dim in under:
             wrapped = textwrap.wrap(
                 text, width, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False
             )
-            for piece in wrapped:
-                console.print(Text(piece, style=dim), soft_wrap=True)
+            lines.extend(Text(piece, style=dim) for piece in wrapped)
+    if lines:
+        console.print(Text("\n").join(lines), soft_wrap=True)
     console.print(Text(_line(total, widths), style="bold"))
     reasons: dict[str, list[str]] = {}
     for given in decision.inputs:

@@ -28,6 +28,13 @@ SOLVE_SECONDS = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5),
     registry=REGISTRY,
 )
+RECONCILE_SECONDS = Histogram(
+    "peakpilot_reconcile_seconds",
+    "Wall time of one reconcile: observe, decide, apply, record, and the status written.",
+    _POLICY,
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30),
+    registry=REGISTRY,
+)
 SOLVE_GAP = Gauge(
     "peakpilot_solve_gap_ratio",
     "Relative optimality gap of the last plan.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$"
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
@@ -48,18 +49,20 @@ def format_duration(seconds: float) -> str:
     return out
 
 
+# The suffixes' powers of 1000 (or of 1024 before an "i"), as the Kubernetes client has them.
+_EXPONENTS = {"n": -3, "u": -2, "m": -1, "K": 1, "k": 1, "M": 2, "G": 3, "T": 4, "P": 5, "E": 6}
+_BINARY_PREFIXES = "KMGTPE"
+
+
 def parse_quantity(value: int | str) -> float:
     """A Kubernetes quantity as a float: cores for CPU ("500m" -> 0.5), bytes for memory.
 
-    The arithmetic is the Kubernetes client's (`kubernetes.utils.parse_quantity`); the grammar
-    check before it is the API server's, which the client does not make ("1_000", "nan" and
-    "Infinity" are Decimals to it). Surrounding whitespace is tolerated here; the API models
-    check the exact form and the range.
+    The arithmetic is the Kubernetes client's (`kubernetes.utils.parse_quantity`, in Decimal;
+    tests/unit/test_units.py compares the two), without importing the client (about 0.6 s, too
+    much for `peakpilot plan`); the grammar check before it is the API server's, which the
+    client does not make ("1_000", "nan" and "Infinity" are Decimals to it). Surrounding
+    whitespace is tolerated here; the API models check the exact form and the range.
     """
-    # Imported on use: the client package costs about 0.6 s to import, which a plan without
-    # quantities need not pay.
-    from kubernetes.utils import parse_quantity as client_parse_quantity
-
     if isinstance(value, bool):  # bool is an int subclass, but `true` is no quantity
         raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 4Gi)")
     if isinstance(value, int):
@@ -67,9 +70,18 @@ def parse_quantity(value: int | str) -> float:
     text = value.strip()
     if not _QUANTITY.fullmatch(text):
         raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 4Gi)")
+    number, base, exponent = text, 1, 0
+    if len(text) >= 2 and text[-1] == "i" and text[-2] in _EXPONENTS:
+        if text[-2] not in _BINARY_PREFIXES:
+            raise ValueError(f"{value!r} is not a Kubernetes quantity: unknown suffix")
+        number, base, exponent = text[:-2], 1024, _EXPONENTS[text[-2]]
+    elif text[-1:] in _EXPONENTS:
+        number, base, exponent = text[:-1], 1000, _EXPONENTS[text[-1]]
     try:
         # inf past a float's range (1e400): the API models bound quantities and name the limit.
-        # The client is untyped; it returns a Decimal.
-        return float(client_parse_quantity(text))  # type: ignore[no-untyped-call]
-    except (ValueError, ArithmeticError) as exc:  # the client's decimal.Overflow, e.g. 9...9E
+        amount = Decimal(number)
+        if exponent:
+            amount *= Decimal(base) ** exponent
+        return float(amount)
+    except (ValueError, ArithmeticError) as exc:  # decimal.Overflow, e.g. 9...9E
         raise ValueError(f"{value!r} is not a Kubernetes quantity: out of range") from exc

@@ -57,6 +57,7 @@ class FakeCluster:
         self.owned: dict[str, str] = {}  # deployment -> HPA name
         self.secrets: dict[tuple[str, str], str] = {}
         self.writes: list[tuple[str, int]] = []
+        self.lists = 0  # LIST requests (a policy of more than LIST_ABOVE Deployments)
 
     def _check(self, call: str, name: str) -> None:
         error = self.fail.get((call, name))
@@ -71,6 +72,20 @@ class FakeCluster:
 
     def read_scale(self, target: Target, obj: dict[str, Any] | None = None) -> Scale:
         return Scale(self.replicas[target.name], None, "1")
+
+    def list_targets(
+        self, namespace: str, api_version: str, kind: str
+    ) -> dict[str, tuple[dict[str, Any], Scale]]:
+        self._check("list", namespace)
+        self.lists += 1
+        return {
+            name: (
+                {"metadata": {"annotations": self.annotations.get(name, {})}},
+                Scale(n, None, "1"),
+            )
+            for name, n in self.replicas.items()
+            if ("read", name) not in self.fail
+        }
 
     def set_replicas(self, target: Target, replicas: int, expected: int, attempts: int = 3) -> int:
         self._check("scale", target.name)

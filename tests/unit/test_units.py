@@ -176,3 +176,33 @@ def test_every_duration_the_pattern_admits_parses(text: str) -> None:
     except ValueError as exc:  # only past the bound, which keeps every duration finite
         assert "too long" in str(exc)
         assert len(text) >= 6  # the shortest past 1e9 s is 11575d
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0",
+        "1",
+        "500m",
+        "1.5",
+        "2k",
+        "512Mi",
+        "4Gi",
+        "1Ei",
+        "7E",
+        "3n",
+        "250u",
+        "1e3",
+        "1.5E-3",
+        "+2",
+        "-1m",
+        "0.1Ki",
+        "9P",
+        ".5",
+        "12T",
+    ],
+)
+def test_parse_quantity_is_the_kubernetes_client_arithmetic(text: str) -> None:
+    from kubernetes.utils import parse_quantity as client
+
+    assert parse_quantity(text) == float(client(text))  # type: ignore[no-untyped-call]

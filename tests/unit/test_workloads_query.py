@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from test_reconcile import QUERY, FakeCluster, body, run
 
+from peakpilot.kube import KubeError
 from peakpilot.observe import MAX_BULK_HISTORY_POINTS, observe
 from peakpilot.prometheus import (
     ByLabel,
@@ -248,3 +249,19 @@ def test_the_bulk_warm_up_step_bounds_the_answer() -> None:
     run(FakeCluster(dict.fromkeys(names, 2)), prom, doc)  # type: ignore[arg-type]
     points = 7 * 86400 / prom.step * len(names)
     assert points <= MAX_BULK_HISTORY_POINTS and prom.step == math.ceil(prom.step)
+
+
+def test_many_targets_are_read_with_one_list() -> None:
+    names = [f"w{i}" for i in range(50)]
+    cluster = FakeCluster(dict.fromkeys(names, 2))
+    cluster.fail[("read", "w7")] = KubeError("Deployment/w7: not found", 404)
+    prom = BulkPrometheus([series(10, workload=n) for n in names])
+    outcome = run(cluster, prom, bulk_body(*names))  # type: ignore[arg-type]
+    assert cluster.lists == 1
+    assert "w7: Deployment/w7: not found" in next(
+        c["message"] for c in outcome.status["conditions"] if c["type"] == "Ready"
+    )
+    cluster = FakeCluster(dict.fromkeys(names, 2))
+    cluster.fail[("list", "shop")] = KubeError("listing deployments: HTTP 500", 500)
+    run(cluster, prom, bulk_body(*names))  # type: ignore[arg-type]
+    assert cluster.lists == 0 and cluster.replicas["w1"] == 2  # read one by one instead
