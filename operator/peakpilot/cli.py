@@ -20,12 +20,13 @@ from rich.markup import escape
 
 from peakpilot import __version__
 from peakpilot.inputs import InputError
+from peakpilot.settings import ENV
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from peakpilot.kube import Kube
-    from peakpilot.operator import OperatorSettings
+    from peakpilot.settings import OperatorSettings
     from peakplan import Policy
     from peakplan.replay import Replay, ReplaySettings, Trace
 
@@ -626,19 +627,6 @@ def _run_replay(
         )
 
 
-# The operator's settings and their variables (docs/operations.md lists them).
-ENV = {
-    "liveness_port": "PEAKPILOT_LIVENESS_PORT",
-    "metrics_port": "PEAKPILOT_METRICS_PORT",
-    "solver": "PEAKPILOT_SOLVER",
-    "time_limit": "PEAKPILOT_SOLVER_TIME_LIMIT",
-    "log_format": "PEAKPILOT_LOG_FORMAT",
-    "log_level": "PEAKPILOT_LOG_LEVEL",
-    "peering_lifetime": "PEAKPILOT_PEERING_LIFETIME",
-    "prometheus_urls": "PEAKPILOT_PROMETHEUS_URLS",
-}
-
-
 @app.command("operator")
 def operator_command(
     ctx: typer.Context,
@@ -712,7 +700,8 @@ def operator_command(
 
     Each setting is a flag or a PEAKPILOT_* variable (the flag wins), checked at start.
     """
-    from peakpilot.operator import OperatorSettings, run
+    from peakpilot.operator import run
+    from peakpilot.settings import OperatorSettings, split_urls
 
     if not namespace and not all_namespaces:
         _fail(InputError("arguments", ["give --all-namespaces or at least one --namespace NS"]))
@@ -733,7 +722,7 @@ def operator_command(
         if os.environ.get(variable) == "" and setting != "prometheus_urls":
             _fail(InputError(variable, ["empty: set a value, or unset it for the default"]))
     # The variable's commas, like the chart writes them; click splits on whitespace only.
-    urls = tuple(u for item in prometheus_url or () for u in item.replace(",", " ").split())
+    urls = split_urls(prometheus_url or ())
     settings = OperatorSettings(
         namespaces=tuple(namespace or ()),
         all_namespaces=all_namespaces,

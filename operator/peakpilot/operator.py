@@ -3,12 +3,16 @@
 A daemon per policy (rather than a fixed-interval timer) so that `spec.interval` applies per
 policy and changes take effect on the next loop. The blocking reconcile (HTTP to Prometheus and the
 API server, the solver) runs in a worker thread, so one slow policy never stalls the others.
+
+The handlers' dependencies (settings, the Kubernetes client, the Prometheus allow-list, the
+watchdog) are one `Dependencies` value in Kopf's memo (`memo["deps"]`), never module globals:
+`peakpilot operator` (`run`) makes it and hands it to Kopf; under `kopf run -m peakpilot.operator`
+the startup handler makes it from the PEAKPILOT_* variables.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import signal
 import socket
@@ -16,7 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import kopf
@@ -25,21 +29,12 @@ from kubernetes.config import ConfigException
 
 from peakpilot import api, telemetry
 from peakpilot.kube import PAUSED_ANNOTATION, Kube, KubeError, load_configuration
-from peakpilot.peering import (
-    DEFAULT_LIFETIME,
-    MAX_LIFETIME,
-    MIN_LIFETIME,
-    Guard,
-    PeeringError,
-    check,
-    objects,
-    own_identity,
-    priority_of,
-)
+from peakpilot.peering import Guard, PeeringError, check, objects, own_identity, priority_of
 from peakpilot.prometheus import AllowList
 from peakpilot.reconcile import Event, Outcome, PolicyState, reconcile
 from peakpilot.report import iso
 from peakpilot.runtime import TICK, Watchdog, Worker, deadline, finish_workers, in_thread
+from peakpilot.settings import OperatorSettings, from_environment
 from peakpilot.units import parse_duration
 from peakplan import SolveOptions
 
@@ -49,72 +44,62 @@ EXIT_WAIT = 3.0  # seconds running reconciles get to end after Kopf stops
 
 
 @dataclass(frozen=True)
-class OperatorSettings:
-    """The operator's settings: flags or PEAKPILOT_* variables, read by the CLI (typer's envvar=;
-    docs/operations.md lists them), checked by `problems`."""
+class Dependencies:
+    """What the handlers use, made once per process and kept in Kopf's memo as `memo["deps"]`
+    (each policy's memo is a shallow copy of the operator's, so the daemons see it too)."""
 
-    namespaces: tuple[str, ...] = ()
-    all_namespaces: bool = False
-    standalone: bool = True
-    peering: str | None = None
-    # Seconds a replica's peering record counts as live: how soon a standby takes over from a
-    # replica that died without saying goodbye (SIGKILL, a lost node).
-    peering_lifetime: int = DEFAULT_LIFETIME
-    liveness_port: int = 8080
-    metrics_port: int = 9100
-    solver: str = "highs"
-    time_limit: float = 3.0
-    log_format: str = "json"
-    log_level: str = "INFO"
-    kubeconfig: str | None = None
-    # The Prometheus URLs policies may name (empty: any; see docs/operations.md, trust model).
-    prometheus_urls: tuple[str, ...] = ()
+    settings: OperatorSettings
+    kube: Kube
+    allowed: AllowList
+    watchdog: Watchdog = field(default_factory=Watchdog)
 
-    def problems(self) -> list[tuple[str, str]]:
-        """(setting, what is wrong and the fix) for each setting the operator cannot run with."""
-        out: list[tuple[str, str]] = []
-        for name in ("liveness_port", "metrics_port"):
-            port = getattr(self, name)
-            if not 0 <= port <= 65535:
-                out.append((name, f"{port} is no port: use 1-65535, or 0 to disable"))
-        if self.solver not in ("highs", "cbc"):
-            out.append(("solver", f"{self.solver!r} is no solver: use highs or cbc"))
-        if not (math.isfinite(self.time_limit) and 0 < self.time_limit <= 3600):
-            out.append(("time_limit", f"{self.time_limit} seconds: use a number in (0, 3600]"))
-        if not MIN_LIFETIME <= self.peering_lifetime <= MAX_LIFETIME:
-            out.append(
-                (
-                    "peering_lifetime",
-                    f"{self.peering_lifetime} seconds: use {MIN_LIFETIME} to {MAX_LIFETIME} "
-                    "(Kopf refreshes each record 5-10 s before it expires)",
-                )
-            )
-        if self.log_format not in ("json", "plain"):
-            out.append(("log_format", f"{self.log_format!r}: use json or plain"))
-        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-            out.append(
-                ("log_level", f"{self.log_level!r}: use DEBUG, INFO, WARNING, ERROR or CRITICAL")
-            )
-        return out
+    @property
+    def options(self) -> SolveOptions:
+        return SolveOptions(solver=self.settings.solver, time_limit=self.settings.time_limit)  # type: ignore[arg-type]
 
 
-_settings = OperatorSettings()
-_kube: Kube | None = None
-_allowed = AllowList()
-_watchdog = Watchdog()
+def dependencies(settings: OperatorSettings) -> Dependencies:
+    """The handlers' dependencies for `settings`; ValueError says what to fix (a Prometheus URL
+    of the allow-list, the Kubernetes configuration)."""
+    try:
+        allowed = AllowList(settings.prometheus_urls)
+    except ValueError as exc:
+        raise ValueError(f"--prometheus-url / PEAKPILOT_PROMETHEUS_URLS: {exc}") from None
+    if allowed:
+        log.info(f"policies may query Prometheus at: {allowed.describe()}")
+    else:
+        log.warning(
+            "no --prometheus-url given: policies may point the operator (and the Secrets they "
+            "name) at any URL; set the allowed Prometheus URLs (chart value prometheus.url)"
+        )
+    try:
+        configuration = load_configuration(settings.kubeconfig)
+    except (ConfigException, OSError) as exc:
+        where = settings.kubeconfig or "in-cluster or the default kubeconfig"
+        raise ValueError(f"cannot load the Kubernetes configuration ({where}): {exc}") from None
+    return Dependencies(settings, Kube(client.ApiClient(configuration)), allowed)
 
 
-def _options() -> SolveOptions:
-    return SolveOptions(solver=_settings.solver, time_limit=_settings.time_limit)  # type: ignore[arg-type]
+def _deps(memo: Any) -> Dependencies:
+    deps = memo.get("deps")
+    assert isinstance(deps, Dependencies), "the startup handler puts the dependencies in memo"
+    return deps
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    deps = memo.get("deps")
+    if deps is None:  # `kopf run -m peakpilot.operator`: no `run()`, the settings are variables
+        try:
+            deps = dependencies(from_environment(os.environ))
+        except ValueError as exc:
+            raise kopf.PermanentError(str(exc)) from None
+        memo["deps"] = deps
     settings.posting.level = logging.INFO  # Normal events for every scale change
     settings.posting.reporting_component = "peakpilot"
     settings.posting.reporting_instance = os.environ.get("POD_NAME") or socket.gethostname()
     settings.posting.event_name_prefix = "peakpilot-"
-    settings.peering.lifetime = _settings.peering_lifetime
+    settings.peering.lifetime = deps.settings.peering_lifetime
     settings.peering.stealth = True  # no log line per keep-alive
     settings.persistence.finalizer = f"{api.GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=api.GROUP)
@@ -128,6 +113,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 30
     settings.networking.connect_timeout = 10
+    if deps.settings.metrics_port:
+        telemetry.serve(deps.settings.metrics_port)
 
 
 def _interval(spec: Any) -> float:
@@ -160,10 +147,10 @@ async def reconcile_loop(
     if state is None:
         state = PolicyState()
         memo["peakpilot"] = state
-    assert _kube is not None
+    deps = _deps(memo)
     meta = body.get("metadata", {})
     namespace, name = str(meta.get("namespace")), str(meta.get("name"))
-    loop = _Loop(_kube, body, state, namespace, name, logger)
+    loop = _Loop(deps, body, state, namespace, name, logger)
     last_start: float | None = None
     seen: tuple[Any, Any] | None = None
     try:
@@ -180,7 +167,7 @@ async def reconcile_loop(
                 wait = TICK
             await stopped.wait(min(TICK, max(0.0, wait)))
     finally:
-        _watchdog.forget(f"{namespace}/{name}")
+        deps.watchdog.forget(f"{namespace}/{name}")
         telemetry.forget(namespace, name)  # deleted, or the operator stops
 
 
@@ -188,9 +175,15 @@ class _Loop:
     """One policy's reconciles: each in a worker thread with a deadline, then its record."""
 
     def __init__(
-        self, kube: Kube, body: kopf.Body, state: PolicyState, ns: str, name: str, logger: Any
+        self,
+        deps: Dependencies,
+        body: kopf.Body,
+        state: PolicyState,
+        ns: str,
+        name: str,
+        logger: Any,
     ) -> None:
-        self.kube, self.body, self.state = kube, body, state
+        self.deps, self.kube, self.body, self.state = deps, deps.kube, body, state
         self.namespace, self.name, self.logger = ns, name, logger
         self.key = f"{ns}/{name}"
         self.worker: Worker[Outcome] | None = None
@@ -204,17 +197,18 @@ class _Loop:
     async def once(self, interval: float, stop: Callable[[], Awaitable[object]]) -> None:
         if self.written is not None:  # what an abandoned reconcile left there is stale
             self.state.conditions = self.written
-        budget = deadline(interval, _settings.time_limit)
+        deps = self.deps
+        budget = deadline(interval, deps.settings.time_limit)
         began = time.monotonic()
         closed = threading.Event()
         kube = self.kube.gated(closed)
         snapshot = dict(self.body)
         self.worker = Worker(
-            lambda: reconcile(kube, snapshot, self.state, _options(), allowed=_allowed),
+            lambda: reconcile(kube, snapshot, self.state, deps.options, allowed=deps.allowed),
             name=f"reconcile {self.key}",
-            on_done=lambda: _watchdog.finished(self.key, time.monotonic()),
+            on_done=lambda: deps.watchdog.finished(self.key, time.monotonic()),
         )
-        _watchdog.started(self.key, interval, budget, self.worker.started)
+        deps.watchdog.started(self.key, interval, budget, self.worker.started)
         events: list[Event] = []
         try:
             outcome = await self.worker.wait(budget, stop)
@@ -294,14 +288,15 @@ class _Loop:
 
 
 @kopf.on.probe(id="reconciles")
-def reconciles_alive(**_: Any) -> dict[str, Any]:
+def reconciles_alive(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
     """/healthz fails (HTTP 500) when reconciles are stuck and none finish (runtime.Watchdog)."""
+    watchdog = _deps(memo).watchdog
     now = time.monotonic()
-    verdict = _watchdog.verdict(now)
+    verdict = watchdog.verdict(now)
     if verdict is not None:
         log.error(f"liveness: {verdict}")
         raise kopf.PermanentError(verdict)
-    return {"stuck": _watchdog.stuck(now)}
+    return {"stuck": watchdog.stuck(now)}
 
 
 def _configure_logging(settings: OperatorSettings) -> None:
@@ -351,9 +346,9 @@ def _connection_info(configuration: Any) -> kopf.ConnectionInfo:
 
 
 @kopf.on.login()
-def login(**_: Any) -> kopf.ConnectionInfo:
+def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
     """Kopf's watches and patches use --kubeconfig too (re-read on every login: rotated tokens)."""
-    return _connection_info(load_configuration(_settings.kubeconfig))
+    return _connection_info(load_configuration(_deps(memo).settings.kubeconfig))
 
 
 def _exit_invalid(exc: Exception) -> NoReturn:
@@ -391,33 +386,15 @@ def _peering_guard(settings: OperatorSettings, kube: Kube, identity: str) -> Gua
 
 def run(settings: OperatorSettings) -> None:
     """Run the operator until it is stopped (SIGINT/SIGTERM)."""
-    global _settings, _kube, _allowed
-    _settings = settings
     _configure_logging(settings)
     try:
-        _allowed = AllowList(settings.prometheus_urls)
+        deps = dependencies(settings)
     except ValueError as exc:
-        raise SystemExit(f"error: --prometheus-url / PEAKPILOT_PROMETHEUS_URLS: {exc}") from None
-    if _allowed:
-        log.info(f"policies may query Prometheus at: {_allowed.describe()}")
-    else:
-        log.warning(
-            "no --prometheus-url given: policies may point the operator (and the Secrets they "
-            "name) at any URL; set the allowed Prometheus URLs (chart value prometheus.url)"
-        )
-    try:
-        configuration = load_configuration(settings.kubeconfig)
-    except (ConfigException, OSError) as exc:
-        where = settings.kubeconfig or "in-cluster or the default kubeconfig"
-        message = f"error: cannot load the Kubernetes configuration ({where}): {exc}"
-        raise SystemExit(message) from None
-    _kube = Kube(client.ApiClient(configuration))
-    if settings.metrics_port:
-        telemetry.serve(settings.metrics_port)
+        raise SystemExit(f"error: {exc}") from None
     namespaces: Sequence[str] = settings.namespaces
     standalone = settings.peering is None
     identity = own_identity()
-    guard = None if standalone else _peering_guard(settings, _kube, identity)
+    guard = None if standalone else _peering_guard(settings, deps.kube, identity)
     log.info(
         "starting PeakPilot operator",
         extra={"k8s_skip": True},
@@ -432,6 +409,7 @@ def run(settings: OperatorSettings) -> None:
         liveness_endpoint=f"http://0.0.0.0:{settings.liveness_port}/healthz"
         if settings.liveness_port
         else None,
+        memo=kopf.Memo(deps=deps),
     )
     if guard is not None:
         guard.close()

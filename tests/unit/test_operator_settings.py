@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from peakpilot.operator import OperatorSettings, _configure_logging
+from peakpilot.operator import _configure_logging
+from peakpilot.settings import OperatorSettings, from_environment
 
 
 @pytest.fixture
@@ -46,3 +47,22 @@ def test_plain_logs_are_one_text_line(
     logging.getLogger("peakpilot.observe").debug("read %d loads", 3)
     (line,) = capsys.readouterr().err.splitlines()
     assert "peakpilot.observe" in line and "[DEBUG" in line and line.endswith("read 3 loads")
+
+
+def test_kopf_run_reads_the_settings_from_the_variables() -> None:
+    environ = {
+        "PEAKPILOT_METRICS_PORT": "0",
+        "PEAKPILOT_SOLVER_TIME_LIMIT": "1.5",
+        "PEAKPILOT_PROMETHEUS_URLS": "http://a:9090, http://b:9090",
+        "PEAKPILOT_LOG_LEVEL": "DEBUG",
+    }
+    settings = from_environment(environ)
+    assert (settings.metrics_port, settings.time_limit, settings.log_level) == (0, 1.5, "DEBUG")
+    assert settings.prometheus_urls == ("http://a:9090", "http://b:9090")
+    assert settings.liveness_port == OperatorSettings().liveness_port  # unset: the default
+    for variable, value, says in [
+        ("PEAKPILOT_METRICS_PORT", "x", "'x' is no int"),
+        ("PEAKPILOT_SOLVER", "glpk", "'glpk' is no solver"),
+    ]:
+        with pytest.raises(ValueError, match=f"^{variable}: {says}"):
+            from_environment({variable: value})

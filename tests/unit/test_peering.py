@@ -7,7 +7,6 @@ import os
 
 import pytest
 
-from peakpilot.operator import OperatorSettings
 from peakpilot.peering import (
     PeeringError,
     PeeringObject,
@@ -17,6 +16,7 @@ from peakpilot.peering import (
     own_identity,
     priority_of,
 )
+from peakpilot.settings import OperatorSettings
 
 
 def seen(seconds_ago: float) -> str:
