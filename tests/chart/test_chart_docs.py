@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
+import yaml
 from chartkit import CHART, REPO
 
 pytestmark = pytest.mark.chart
@@ -82,3 +85,22 @@ def test_comments_attach_to_the_key_below_with_their_continuation_lines() -> Non
         "top.absent": "Not set here.",
         "top.sibling": "Sibling.",
     }
+
+
+def test_docs_build_and_load_the_charts_default_image(chart_meta: dict[str, Any]) -> None:
+    """The chart's default image is the local `peakpilot:<appVersion>` the guides build and load."""
+    values = yaml.safe_load((CHART / "values.yaml").read_text())["image"]
+    assert (values["repository"], values["tag"], values["pullPolicy"]) == (
+        "peakpilot",
+        "",
+        "IfNotPresent",
+    )
+    image = f"peakpilot:{chart_meta['appVersion']}"
+    guides = [REPO / "README.md", CHART / "README.md", REPO / "docs" / "kind-walkthrough.md"]
+    for path in [*guides, REPO / "operator" / "Dockerfile"]:
+        text = path.read_text()
+        assert f"docker build -f operator/Dockerfile -t {image} ." in text, path
+        assert f"kind load docker-image {image}" in text, path
+        assert set(re.findall(r"\bpeakpilot:\d[\w.-]*", text)) == {image}, path
+    for path in guides:  # nothing to override: the default names the loaded image
+        assert "image.repository=peakpilot" not in path.read_text(), path

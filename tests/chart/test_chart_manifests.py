@@ -162,7 +162,9 @@ def test_pod_runs_locked_down(manifests: Objects, scenario: str) -> None:
 def test_operator_contract_in_cluster_mode(manifests: Objects, chart_meta: dict[str, Any]) -> None:
     objects = manifests("default")
     container = operator_container(objects)
-    assert container["image"] == f"ghcr.io/peakpilot/peakpilot:{chart_meta['appVersion']}"
+    # The local image the docs build and `kind load`: no registry is assumed.
+    assert container["image"] == f"peakpilot:{chart_meta['appVersion']}"
+    assert container["imagePullPolicy"] == "IfNotPresent"
     assert "command" not in container  # keep the image's ENTRYPOINT (peakpilot)
     assert container["args"] == ["operator", "--all-namespaces", "--standalone"]
     env = {e["name"]: e.get("value") for e in container["env"]}
