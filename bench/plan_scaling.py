@@ -4,7 +4,7 @@ For N workloads (realistic random instances: demand, capacity, prices, prioritie
 SLOs, current replicas, HPA-style behaviour limits folded into the bounds) it prints a markdown
 table of median-of-3 seconds for each phase, the whole `plan()` call with its explanation, the
 gap of the solver's and of the greedy's plan to the LP bound, and the same model built and solved
-with highspy directly (no PuLP) as the modelling floor.
+with highspy alone (the arrays handed over and solved, no bookkeeping) as the floor.
 
     python bench/plan_scaling.py            # N = 10, 50, 200, 1000, 5000
     python bench/plan_scaling.py --quick    # N = 10, 50, 200
@@ -24,13 +24,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
 
-import highspy
-import numpy as np
-
 from peakplan import Budget, LatencySLO, Problem, SolveOptions, UtilizationSLO, Workload, plan
-from peakplan.curves import build_curve
+from peakplan.curves import build_curve, slo_weight
 from peakplan.greedy import greedy_counts
-from peakplan.ilp import PRESOLVE_BELOW, IlpModel
+from peakplan.ilp import IlpModel, _solve_highs
 from peakplan.planner import _soft_penalties, objective_value
 from peakplan.problem import usage
 
@@ -99,67 +96,17 @@ def median_seconds[T](work: Callable[[], T], repeat: int) -> tuple[float, T]:
 
 
 def highspy_solve(model: IlpModel, start: Sequence[int]) -> tuple[float, float]:
-    """The same program built with highspy's own API from PuLP's rows: (objective, seconds).
+    """The model's arrays handed to highspy and solved, nothing else: (objective, seconds).
 
-    Only the columns and rows are read from the PuLP model (before the clock starts), so the
-    time is what the solver itself needs to take the arrays and solve.
+    Since the HiGHS path builds these arrays itself (no PuLP), this is the solve column without
+    the model's own bookkeeping (locks, deadline, reading the counts back): the floor.
     """
-    variables = model.prob.variables()
-    col = {v.id: j for j, v in enumerate(variables)}
-    inf = highspy.kHighsInf
-    lower = np.array([-inf if v.lowBound is None else v.lowBound for v in variables])
-    upper = np.array([inf if v.upBound is None else v.upBound for v in variables])
-    cost = np.zeros(len(variables))
-    objective = model.prob.objective
-    assert objective is not None
-    for v, c in objective.items():
-        cost[col[v.id]] = c
-    integer = np.array([j for j, v in enumerate(variables) if v.cat == "Integer"], dtype=np.int32)
-    starts: list[int] = []
-    index: list[int] = []
-    value: list[float] = []
-    row_lo: list[float] = []
-    row_hi: list[float] = []
-    for row in model.prob.constraints():
-        starts.append(len(index))
-        for v, c in row.items():
-            index.append(col[v.id])
-            value.append(c)
-        lb, ub = row.getLb(), row.getUb()
-        row_lo.append(-inf if lb is None else lb)
-        row_hi.append(inf if ub is None else ub)
-    model.warm_start(start)
-    warm = np.array([v.varValue or 0.0 for v in variables])
-
+    warm = model.warm_start(start)
     started = time.perf_counter()
-    h = highspy.Highs()  # type: ignore[no-untyped-call]
-    settings: list[tuple[str, bool | int | float | str]] = [
-        ("output_flag", False),
-        ("threads", 1),
-        ("presolve", "on" if len(variables) < PRESOLVE_BELOW else "off"),
-        ("mip_rel_gap", GAP),
-        ("time_limit", 3.0),
-    ]
-    for option, setting in settings:
-        h.setOptionValue(option, setting)
-    h.addCols(len(variables), cost, lower, upper, 0, np.array([]), np.array([]), np.array([]))
-    h.changeColsIntegrality(
-        len(integer), integer, np.full(len(integer), highspy.HighsVarType.kInteger)
-    )
-    h.changeObjectiveOffset(objective.constant)
-    h.addRows(
-        len(row_lo),
-        np.array(row_lo),
-        np.array(row_hi),
-        len(index),
-        np.array(starts, dtype=np.int32),
-        np.array(index, dtype=np.int32),
-        np.array(value),
-    )
-    h.setSolution(len(variables), np.arange(len(variables), dtype=np.int32), warm)
-    h.run()
+    answer = _solve_highs(model.program, model.constant, 3.0, GAP, True, warm)
     seconds = time.perf_counter() - started
-    return h.getInfo().objective_function_value, seconds
+    assert answer.objective is not None
+    return answer.objective + model.offset, seconds
 
 
 @dataclass
@@ -183,7 +130,10 @@ class Row:
 
 def measure(n: int, repeat: int, seed: int, wide: bool) -> Row:
     problem = instance(n, seed, wide)
-    curves_s, curves = median_seconds(lambda: [build_curve(w) for w in problem.workloads], repeat)
+    weight = slo_weight(problem.workloads)  # as plan() weighs them: objectives compare
+    curves_s, curves = median_seconds(
+        lambda: [build_curve(w, weight) for w in problem.workloads], repeat
+    )
     limits = _soft_penalties(curves, problem.budget.limits())
     greedy_s, greedy = median_seconds(lambda: greedy_counts(curves, limits.effective), repeat)
 
@@ -226,7 +176,7 @@ def measure(n: int, repeat: int, seed: int, wide: bool) -> Row:
 def table(rows: Sequence[Row]) -> str:
     head = (
         "| N | cols | rows | curves s | greedy s | build s | solve s | plan() s | status "
-        "| gap to LP | greedy gap | highspy s | PuLP/highspy | fallback | binding |"
+        "| gap to LP | greedy gap | highspy s | model/highspy | fallback | binding |"
     )
     lines = [head, "|" + "---|" * 15]
     for r in rows:

@@ -1,4 +1,4 @@
-"""The integer program, built with PuLP and solved by HiGHS (default) or CBC.
+"""The integer program, solved by HiGHS through highspy (default) or by CBC through PuLP.
 
 Per workload, one of two exact forms:
 - envelope: the candidates are split into convex runs (a convex curve is one run). One run: an
@@ -11,6 +11,11 @@ Per workload, one of two exact forms:
 over the counts; a soft limit gets a penalised slack variable for the overrun beyond what the
 floors force (that part is the same in every plan: it is added to the objective after the solve, so
 the huge penalty does not swamp the relative gap).
+
+The program is kept as plain arrays (columns with bounds, integrality and costs; rows with bounds
+and terms) and handed to HiGHS as arrays. PuLP, which costs about 0.25 s to import and as much
+again to build, hand over and read back a 1000-workload model, is imported only when CBC is asked
+for (bench/thousand.py, docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -26,26 +31,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import pulp
-
 from peakplan.curves import Curve
 from peakplan.problem import usage
 
 Formulation = Literal["auto", "envelope", "choice"]
 SolverName = Literal["highs", "cbc"]
-# Seconds kept back from the deadline for handing the model to HiGHS and reading the answer back,
-# which its own clock does not count: measured ~1e-5 s per column and row.
+# Seconds kept back from the deadline for handing the model to the solver and reading the answer
+# back, which its own clock does not count: measured ~1e-5 s per column and row.
 HANDOVER_FIXED, HANDOVER_PER_ITEM = 0.02, 1e-5
-PRESOLVE_BELOW = 1000  # columns: see _solver
-
-_STATUS = {
-    pulp.LpSolveStatus.Optimal: "optimal",
-    pulp.LpSolveStatus.TimeLimit: "time-limit",
-    pulp.LpSolveStatus.GapLimit: "gap-limit",
-    pulp.LpSolveStatus.Infeasible: "infeasible",
-    pulp.LpSolveStatus.Unbounded: "unbounded",
-    pulp.LpSolveStatus.NotSolved: "not-solved",
-}
+PRESOLVE_BELOW = 1000  # columns: see _highs_options
+INF = math.inf
 
 
 @dataclass(frozen=True)
@@ -63,13 +58,14 @@ class IlpResult:
 
 @dataclass
 class _Piece:
-    """A convex run of one curve: its selector (None when it is the only run) and variables."""
+    """A convex run of one curve: its selector (None when it is the only run) and variables,
+    as column indices."""
 
     first: int  # candidate count range
     last: int
-    select: Any  # binary, or None
-    count: Any  # integer count variable, or None for a single count
-    cost: Any  # epigraph variable, or None for a single count
+    select: int | None  # binary column, or None
+    count: int | None  # integer count column, or None for a single count
+    cost: int | None  # epigraph column, or None for a single count
 
 
 @dataclass
@@ -77,22 +73,61 @@ class _Workload:
     curve: Curve
     pieces: list[_Piece] = field(default_factory=list)
 
-    def read(self) -> int:
+    def read(self, values: Sequence[float]) -> int:
         if len(self.pieces) == 1 and self.pieces[0].select is None:
             piece = self.pieces[0]
-            return piece.first if piece.count is None else round(piece.count.value() or 0.0)
-        piece = max(self.pieces, key=lambda p: p.select.value() or 0.0)
-        return piece.first if piece.count is None else round(piece.count.value() or 0.0)
+            return piece.first if piece.count is None else round(values[piece.count])
+        piece = max(self.pieces, key=lambda p: values[p.select] if p.select is not None else 0.0)
+        return piece.first if piece.count is None else round(values[piece.count])
 
-    def warm(self, n: int) -> None:
-        """Set every variable to the values that put this workload at count n."""
+    def warm(self, n: int, values: list[float]) -> None:
+        """Set every column to the values that put this workload at count n."""
         for p in self.pieces:
             inside = p.first <= n <= p.last
             if p.select is not None:
-                p.select.setInitialValue(1 if inside else 0, check=False)
-            if p.count is not None:
-                p.count.setInitialValue(n if inside else 0, check=False)
-                p.cost.setInitialValue(self.curve.total(n) if inside else 0.0, check=False)
+                values[p.select] = 1.0 if inside else 0.0
+            if p.count is not None and p.cost is not None:
+                values[p.count] = float(n) if inside else 0.0
+                values[p.cost] = self.curve.total(n) if inside else 0.0
+
+
+@dataclass
+class _Row:
+    lower: float
+    upper: float
+    columns: list[int]
+    coefficients: list[float]
+
+
+class _Program:
+    """Columns and rows of a minimisation, as arrays a solver takes."""
+
+    def __init__(self) -> None:
+        self.lower: list[float] = []
+        self.upper: list[float] = []
+        self.integer: list[bool] = []
+        self.cost: list[float] = []
+        self.rows: list[_Row] = []
+
+    def column(self, lower: float, upper: float, integer: bool = False) -> int:
+        self.lower.append(lower)
+        self.upper.append(upper)
+        self.integer.append(integer)
+        self.cost.append(0.0)
+        return len(self.lower) - 1
+
+    def row(self, lower: float, upper: float, terms: Sequence[tuple[int, float]]) -> int:
+        self.rows.append(_Row(lower, upper, [j for j, _ in terms], [c for _, c in terms]))
+        return len(self.rows) - 1
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: str
+    has_solution: bool
+    objective: float | None  # with the constant
+    best_bound: float | None  # a MIP's proven bound (with the constant), or the LP's value
+    values: list[float] | None
 
 
 _banner_lock = threading.Lock()
@@ -135,34 +170,174 @@ def _swallow_highs_banner() -> None:
                 os.close(fd)
 
 
-def _solver(
-    name: SolverName,
+# HiGHS model statuses by name, as IlpResult.status says them.
+_HIGHS_STATUS = {
+    "kOptimal": "optimal",
+    "kTimeLimit": "time-limit",
+    "kObjectiveBound": "gap-limit",
+    "kObjectiveTarget": "gap-limit",
+    "kInfeasible": "infeasible",
+    "kUnbounded": "unbounded",
+    "kUnboundedOrInfeasible": "infeasible",
+    "kNotset": "not-solved",
+    "kModelEmpty": "not-solved",
+    "kInterrupt": "interrupted",
+    "kIterationLimit": "iteration-limit",
+    "kSolutionLimit": "solution-limit",
+    "kMemoryLimit": "memory-limit",
+}
+# Statuses of a solve stopped before it proved optimality: its incumbent, if any, is usable.
+_STOPPED_EARLY = {
+    "kObjectiveBound",
+    "kObjectiveTarget",
+    "kInterrupt",
+    "kTimeLimit",
+    "kIterationLimit",
+    "kSolutionLimit",
+    "kMemoryLimit",
+}
+
+
+def _highs_options(time_limit: float, gap: float, size: int) -> list[tuple[str, Any]]:
+    # HiGHS' MIP presolve halves the median solve of small models but measured slower than
+    # the whole rest of the solve on large ones, whose root LP is nearly integral anyway.
+    return [
+        ("output_flag", False),
+        ("threads", 1),
+        ("presolve", "on" if size < PRESOLVE_BELOW else "off"),
+        ("mip_rel_gap", gap),
+        ("time_limit", max(time_limit, 1e-3)),
+    ]
+
+
+def _solve_highs(
+    program: _Program,
+    constant: float,
     time_limit: float,
     gap: float,
-    cbc_path: str | None,
     mip: bool,
-    size: int,
-    warm: bool,
-) -> pulp.LpSolver:
-    if name == "highs":
-        _swallow_highs_banner()
-        # HiGHS' MIP presolve halves the median solve of small models but measured slower than
-        # the whole rest of the solve on large ones, whose root LP is nearly integral anyway.
-        return pulp.HiGHS(
-            mip=mip,
-            msg=False,
-            timeLimit=time_limit,
-            gapRel=gap,
-            warmStart=warm,
-            threads=1,
-            presolve="on" if size < PRESOLVE_BELOW else "off",
+    warm: Sequence[float] | None,
+) -> _Answer:
+    import highspy
+    import numpy as np
+
+    _swallow_highs_banner()
+    n = len(program.lower)
+    h = highspy.Highs()  # type: ignore[no-untyped-call]
+    for option, setting in _highs_options(time_limit, gap, n):
+        h.setOptionValue(option, setting)
+    inf = highspy.kHighsInf
+    lower = np.array([max(v, -inf) for v in program.lower], dtype=np.float64)
+    upper = np.array([min(v, inf) for v in program.upper], dtype=np.float64)
+    empty = np.array([], dtype=np.int32)
+    h.addCols(n, np.array(program.cost), lower, upper, 0, empty, empty, np.array([]))
+    integer = np.array([j for j, i in enumerate(program.integer) if i], dtype=np.int32)
+    if mip and len(integer):
+        kinds = np.full(len(integer), highspy.HighsVarType.kInteger)
+        h.changeColsIntegrality(len(integer), integer, kinds)
+    h.changeObjectiveOffset(constant)
+    starts: list[int] = []
+    index: list[int] = []
+    value: list[float] = []
+    for row in program.rows:
+        starts.append(len(index))
+        index.extend(row.columns)
+        value.extend(row.coefficients)
+    h.addRows(
+        len(program.rows),
+        np.array([max(r.lower, -inf) for r in program.rows], dtype=np.float64),
+        np.array([min(r.upper, inf) for r in program.rows], dtype=np.float64),
+        len(index),
+        np.array(starts, dtype=np.int32),
+        np.array(index, dtype=np.int32),
+        np.array(value, dtype=np.float64),
+    )
+    if warm is not None and mip:
+        h.setSolution(n, np.arange(n, dtype=np.int32), np.array(warm, dtype=np.float64))
+    h.run()
+    status = h.getModelStatus().name
+    info = h.getInfo()
+    objective = float(info.objective_function_value)
+    has = status == "kOptimal" or (status in _STOPPED_EARLY and math.isfinite(objective))
+    if mip:
+        bound: float | None = float(info.mip_dual_bound)
+    else:
+        bound = objective if has else None
+    values = list(h.getSolution().col_value) if has else None
+    return _Answer(
+        _HIGHS_STATUS.get(status, "failed"),
+        has,
+        objective if has else None,
+        bound if bound is not None and math.isfinite(bound) else None,
+        values,
+    )
+
+
+def _solve_cbc(
+    program: _Program,
+    constant: float,
+    time_limit: float,
+    gap: float,
+    mip: bool,
+    warm: Sequence[float] | None,
+    path: str | None,
+) -> _Answer:
+    """The same arrays as a PuLP problem, solved by CBC (imported only here)."""
+    import pulp
+
+    prob = pulp.LpProblem("peakplan", pulp.LpMinimize)
+    columns = [
+        prob.add_variable(
+            f"x{j}",
+            None if lo == -INF else lo,
+            None if hi == INF else hi,
+            cat="Integer" if integer and mip else "Continuous",
         )
-    if name == "cbc":
-        kwargs: dict[str, Any] = {"msg": False, "timeLimit": time_limit, "gapRel": gap}
-        if cbc_path:
-            kwargs["path"] = cbc_path
-        return pulp.COIN_CMD(mip=mip, warmStart=warm, **kwargs)  # type: ignore[no-untyped-call]
-    raise ValueError(f"unknown solver {name!r}: use 'highs' or 'cbc'")
+        for j, (lo, hi, integer) in enumerate(
+            zip(program.lower, program.upper, program.integer, strict=True)
+        )
+    ]
+    for i, row in enumerate(program.rows):
+        terms = pulp.lpSum_vars_coefs(
+            [(columns[j], c) for j, c in zip(row.columns, row.coefficients, strict=True)]
+        )
+        if row.lower == row.upper:
+            prob.addConstraint(terms == row.upper, f"r{i}")
+        elif row.lower == -INF:
+            prob.addConstraint(terms <= row.upper, f"r{i}")
+        else:
+            prob.addConstraint(terms >= row.lower, f"r{i}")
+            if row.upper != INF:
+                prob.addConstraint(terms <= row.upper, f"r{i}u")
+    objective = [(columns[j], c) for j, c in enumerate(program.cost) if c]
+    prob += pulp.lpSum_vars_coefs(objective) + constant
+    if warm is not None:
+        for column, v in zip(columns, warm, strict=True):
+            column.setInitialValue(v, check=False)
+    kwargs: dict[str, Any] = {"msg": False, "timeLimit": time_limit, "gapRel": gap}
+    if path:
+        kwargs["path"] = path
+    solver = pulp.COIN_CMD(mip=mip, warmStart=warm is not None and mip, **kwargs)  # type: ignore[no-untyped-call]
+    stats = prob.solve(solver)
+    names = {
+        pulp.LpSolveStatus.Optimal: "optimal",
+        pulp.LpSolveStatus.TimeLimit: "time-limit",
+        pulp.LpSolveStatus.GapLimit: "gap-limit",
+        pulp.LpSolveStatus.Infeasible: "infeasible",
+        pulp.LpSolveStatus.Unbounded: "unbounded",
+        pulp.LpSolveStatus.NotSolved: "not-solved",
+    }
+    status = names.get(stats.status, str(stats.status).lower())
+    has = bool(stats.has_solution) and stats.objective is not None
+    bound = stats.objective if not mip else stats.best_bound
+    finite = bound is not None and math.isfinite(bound)
+    return _Answer(
+        status,
+        has,
+        stats.objective if has else None,
+        bound if finite else None,
+        [c.value() or 0.0 for c in columns] if has else None,
+    )
 
 
 # What to install when a solver is asked for and missing (HiGHS comes with PeakPilot itself).
@@ -173,10 +348,15 @@ def solver_missing(name: str, cbc_path: str | None = None) -> str | None:
     """None when `name` can solve here; else one line saying what to install."""
     if name not in _INSTALL_HINT:
         return f"unknown solver {name!r}: use 'highs' or 'cbc'"
-    solver: Any = pulp.HiGHS(msg=False)
-    if name == "cbc":
-        solver = pulp.COIN_CMD(msg=False, path=cbc_path)  # type: ignore[no-untyped-call]
-    found = solver.available()
+    if name == "highs":
+        try:
+            import highspy  # noqa: F401
+        except ImportError:
+            return f"solver highs is not installed: {_INSTALL_HINT['highs']}"
+        return None
+    import pulp
+
+    found = pulp.COIN_CMD(msg=False, path=cbc_path).available()  # type: ignore[no-untyped-call]
     return None if found else f"solver {name} is not installed: {_INSTALL_HINT[name]}"
 
 
@@ -195,33 +375,31 @@ class IlpModel:
             raise ValueError(f"unknown formulation {formulation!r}")
         self.curves = list(curves)
         self.limits = dict(limits)
-        self.prob = pulp.LpProblem("peakplan", pulp.LpMinimize)
+        self.program = _Program()
         self.workloads: list[_Workload] = []
         self.fixed_use = dict.fromkeys(limits, 0.0)
         self.floor_use = {
             r: sum(usage(c.workload, r, c.counts[0]) for c in self.curves) for r in limits
         }
         self.soft = dict(soft_penalty)
-        self.slack: dict[str, Any] = {}
-        self.rows: dict[str, Any] = {}
+        self.slack: dict[str, int] = {}
+        self.rows: dict[str, int] = {}
         self.constant = 0.0
         self.forms: set[str] = set()
         self.lock = threading.Lock()  # held while a solve runs (it may outlive its deadline)
-        objective: list[tuple[Any, float]] = []
-        use_terms: dict[str, list[tuple[Any, float]]] = {r: [] for r in limits}
+        use_terms: dict[str, list[tuple[int, float]]] = {r: [] for r in limits}
         for i, curve in enumerate(self.curves):
-            self.workloads.append(self._add_workload(i, curve, formulation, objective, use_terms))
+            self.workloads.append(self._add_workload(i, curve, formulation, use_terms))
         for r in limits:
             terms = use_terms[r]
             if r in soft_penalty:
-                self.slack[r] = self.prob.add_variable(f"over_{r}", 0, None)
+                self.slack[r] = self.program.column(0.0, INF)
+                self.program.cost[self.slack[r]] = soft_penalty[r]
                 terms.append((self.slack[r], -1.0))
-                objective.append((self.slack[r], soft_penalty[r]))
             if terms:
-                row = pulp.lpSum_vars_coefs(terms) <= self._base(r) - self.fixed_use[r]
-                self.rows[r] = self.prob.addConstraint(row, f"limit_{r}")
-        self.prob += pulp.lpSum_vars_coefs(objective) + self.constant
-        self.has_variables = bool(objective)
+                base = self._base(r) - self.fixed_use[r]
+                self.rows[r] = self.program.row(-INF, base, terms)
+        self.has_variables = bool(self.program.lower)
         self.build_seconds = time.perf_counter() - started
 
     @property
@@ -230,15 +408,19 @@ class IlpModel:
             return "mixed"
         return next(iter(self.forms)) if self.forms else "fixed"
 
+    @property
+    def size(self) -> tuple[int, int]:
+        """(columns, rows)."""
+        return len(self.program.lower), len(self.program.rows)
+
     def _add_workload(
         self,
         i: int,
         curve: Curve,
         formulation: Formulation,
-        objective: list[tuple[Any, float]],
-        use_terms: dict[str, list[tuple[Any, float]]],
+        use_terms: dict[str, list[tuple[int, float]]],
     ) -> _Workload:
-        w, prob = curve.workload, self.prob
+        w, prog = curve.workload, self.program
         unit = {r: usage(w, r, 1) for r in use_terms}
         out = _Workload(curve)
         if len(curve.counts) == 1:  # nothing to decide
@@ -254,36 +436,37 @@ class IlpModel:
             runs = list(curve.runs)
             self.forms.add("envelope")
         alone = len(runs) == 1
-        for j, (first, last) in enumerate(runs):
+        for first, last in runs:
             lo, hi = curve.counts[first], curve.counts[last]
-            select: Any = None if alone else prob.add_variable(f"y_{i}_{j}", 0, 1, cat="Binary")
+            select = None if alone else prog.column(0.0, 1.0, integer=True)
             if first == last:
-                objective.append((select, curve.totals[first]))
+                assert select is not None  # a run of one count is alone only with one count
+                prog.cost[select] += curve.totals[first]
                 for r in use_terms:
                     if unit[r]:
                         use_terms[r].append((select, unit[r] * lo))
                 out.pieces.append(_Piece(lo, hi, select, None, None))
                 continue
-            count = prob.add_variable(f"r_{i}_{j}", lo if alone else 0, hi, cat="Integer")
-            cost = prob.add_variable(f"z_{i}_{j}", None, None)
+            count = prog.column(float(lo) if alone else 0.0, float(hi), integer=True)
+            cost = prog.column(-INF, INF)
             for k, total, slope in curve.segments(first, last):
                 # z >= total + slope * (r - k), times y when the run may be off
-                terms = [(cost, 1.0), (count, -slope)]
-                if alone:
-                    prob += pulp.lpSum_vars_coefs(terms) >= total - slope * k
+                if select is None:
+                    prog.row(total - slope * k, INF, [(cost, 1.0), (count, -slope)])
                 else:
-                    terms.append((select, slope * k - total))
-                    prob += pulp.lpSum_vars_coefs(terms) >= 0.0
-            if not alone:
-                prob += pulp.lpSum_vars_coefs([(count, 1.0), (select, -float(lo))]) >= 0.0
-                prob += pulp.lpSum_vars_coefs([(count, 1.0), (select, -float(hi))]) <= 0.0
-            objective.append((cost, 1.0))
+                    terms = [(cost, 1.0), (count, -slope), (select, slope * k - total)]
+                    prog.row(0.0, INF, terms)
+            if select is not None:
+                prog.row(0.0, INF, [(count, 1.0), (select, -float(lo))])
+                prog.row(-INF, 0.0, [(count, 1.0), (select, -float(hi))])
+            prog.cost[cost] += 1.0
             for r in use_terms:
                 if unit[r]:
                     use_terms[r].append((count, unit[r]))
             out.pieces.append(_Piece(lo, hi, select, count, cost))
         if not alone:
-            prob += pulp.lpSum_vars([p.select for p in out.pieces]) == 1
+            selects = [p.select for p in out.pieces if p.select is not None]
+            prog.row(1.0, 1.0, [(j, 1.0) for j in selects])
         return out
 
     def _base(self, resource: str) -> float:
@@ -301,14 +484,18 @@ class IlpModel:
         """Change one shared limit (for pricing its relaxation) without rebuilding."""
         self.limits[resource] = limit
         if resource in self.rows:
-            self.rows[resource].changeRHS(self._base(resource) - self.fixed_use[resource])
+            row = self.program.rows[self.rows[resource]]
+            row.upper = self._base(resource) - self.fixed_use[resource]
 
-    def warm_start(self, counts: Sequence[int]) -> None:
+    def warm_start(self, counts: Sequence[int]) -> list[float]:
+        """Every column's value for the plan `counts` (a start for the solver)."""
+        values = [0.0] * len(self.program.lower)
         for wl, n in zip(self.workloads, counts, strict=True):
-            wl.warm(n)
+            wl.warm(n, values)
         for r, slack in self.slack.items():
             used = sum(usage(c.workload, r, n) for c, n in zip(self.curves, counts, strict=True))
-            slack.setInitialValue(max(0.0, used - self._base(r)), check=False)
+            values[slack] = max(0.0, used - self._base(r))
+        return values
 
     def solve(
         self,
@@ -322,9 +509,11 @@ class IlpModel:
         relaxation: bool = False,
     ) -> IlpResult:
         """Solve (its LP relaxation when `relaxation`); `deadline` is a time.perf_counter() time."""
-        size = (self.prob.numVariables(), self.prob.numConstraints())
+        if solver not in ("highs", "cbc"):
+            raise ValueError(f"unknown solver {solver!r}: use 'highs' or 'cbc'")
+        size = self.size
         if not self.has_variables:
-            counts = [wl.read() for wl in self.workloads]
+            counts = [wl.read([]) for wl in self.workloads]
             value = self.constant + self.offset
             return IlpResult(counts, "optimal", value, value, "fixed", *size)
         if deadline is not None:
@@ -333,22 +522,25 @@ class IlpModel:
             if time_limit <= 0.0:
                 return IlpResult(None, "deadline", None, None, self.formulation, *size)
         with self.lock:
-            if start is not None:
-                self.warm_start(start)
+            warm = self.warm_start(start) if start is not None and not relaxation else None
             started = time.perf_counter()
-            warm = start is not None and not relaxation
-            options = (solver, time_limit, gap, cbc_path, not relaxation, size[0], warm)
-            stats = self.prob.solve(_solver(*options))
+            if solver == "highs":
+                answer = _solve_highs(
+                    self.program, self.constant, time_limit, gap, not relaxation, warm
+                )
+            else:
+                answer = _solve_cbc(
+                    self.program, self.constant, time_limit, gap, not relaxation, warm, cbc_path
+                )
             seconds = time.perf_counter() - started
-        status = _STATUS.get(stats.status, str(stats.status).lower())
         extra = (self.build_seconds, seconds)
-        bound = stats.objective if relaxation else stats.best_bound
-        bound = bound + self.offset if bound is not None and math.isfinite(bound) else None
-        if not stats.has_solution or stats.objective is None:
-            return IlpResult(None, status, None, bound, self.formulation, *size, *extra)
-        read: list[int] | None = None if relaxation else [wl.read() for wl in self.workloads]
-        value = stats.objective + self.offset
-        return IlpResult(read, status, value, bound, self.formulation, *size, *extra)
+        bound = answer.best_bound + self.offset if answer.best_bound is not None else None
+        if not answer.has_solution or answer.objective is None or answer.values is None:
+            return IlpResult(None, answer.status, None, bound, self.formulation, *size, *extra)
+        values = answer.values
+        read = None if relaxation else [wl.read(values) for wl in self.workloads]
+        value = answer.objective + self.offset
+        return IlpResult(read, answer.status, value, bound, self.formulation, *size, *extra)
 
 
 def solve_ilp(
