@@ -91,6 +91,7 @@ class Rig:
             env=self.cluster.env(),
             name=name,
         )
+        self.cluster.operators.append(process)  # PolicyProbe counts reconciles on its /metrics
         process.start()
         process.wait_ready(timeout=60)
         return process

@@ -31,7 +31,7 @@ from peakpilot import api, telemetry
 from peakpilot.kube import PAUSED_ANNOTATION, Kube, KubeError, load_configuration
 from peakpilot.peering import Guard, PeeringError, check, objects, own_identity, priority_of
 from peakpilot.prometheus import AllowList
-from peakpilot.reconcile import Event, Outcome, PolicyState, reconcile
+from peakpilot.reconcile import Event, Outcome, PolicyState, reconcile, write_status
 from peakpilot.report import iso
 from peakpilot.runtime import TICK, Watchdog, Worker, deadline, finish_workers, in_thread
 from peakpilot.settings import OperatorSettings, from_environment
@@ -245,7 +245,7 @@ class _Loop:
         self.written = status.get("conditions")
         try:
             await in_thread(
-                lambda: self.kube.patch_status(self.namespace, self.name, status),
+                lambda: write_status(self.kube, self.namespace, self.name, self.state, status),
                 name=f"status {self.key}",
             )
         except Exception as exc:

@@ -20,7 +20,7 @@ from peakpilot.prometheus import AllowList, PrometheusSource
 from peakpilot.record import Conditions, Event
 from peakplan import Decision, Memory, SolveOptions, decide
 
-__all__ = ["Event", "Outcome", "PolicyState", "reconcile"]
+__all__ = ["Event", "Outcome", "PolicyState", "reconcile", "write_status"]
 
 
 @dataclass
@@ -30,6 +30,7 @@ class PolicyState:
     memory: Memory = field(default_factory=Memory)
     conditions: list[dict[str, Any]] | None = None  # as last written (the body may lag behind)
     warmed: set[str] = field(default_factory=set)  # workloads whose history was read (or given up)
+    status: dict[str, Any] | None = None  # as last written to the API server (None: not yet)
 
 
 @dataclass
@@ -38,6 +39,12 @@ class Outcome:
     events: list[Event] = field(default_factory=list)
     decision: Decision | None = None
     outcome: str = "ok"  # ok | invalid | paused | error
+
+
+class StatusWriter(Protocol):
+    """Writes a policy's status subresource (`peakpilot.kube.Kube`)."""
+
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None: ...
 
 
 class Scaler(Cluster, Protocol):
@@ -129,3 +136,16 @@ def apply(
             )
         )
     return events, problems
+
+
+def write_status(
+    kube: StatusWriter, namespace: str, name: str, state: PolicyState, status: dict[str, Any]
+) -> bool:
+    """PATCH the policy's status unless it says what was last written (`record.unchanged`: the
+    time of the plan and the solver's seconds aside), so a steady policy costs no write an
+    interval; True when written. A failed write raises, and the next status is written."""
+    if record.unchanged(state.status, status):
+        return False
+    kube.patch_status(namespace, name, status)
+    state.status = status
+    return True

@@ -7,7 +7,7 @@ the namespace.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,10 @@ from peakpilot.report import iso, plan_document
 from peakplan import Decision, Memory
 
 CONDITION_TYPES = ("Ready", "MetricsAvailable", "BudgetBinding", "FallbackActive", "Paused")
+# What changes every reconcile although the plan does not: when it was made (lastPlan.at) and
+# how long the solver took (lastPlan.solver.seconds).
+VOLATILE_PLAN_KEYS = ("at",)
+VOLATILE_SOLVER_KEYS = ("seconds",)
 
 
 @dataclass(frozen=True)
@@ -175,4 +179,22 @@ def summary(
         out["currentReplicas"] = sum(d.current for d in plan.workloads)
         out["costPerHour"] = round(plan.cost_per_hour, 4)
         out["binding"] = ",".join(b.constraint for b in plan.binding) or "none"
+    return out
+
+
+def unchanged(written: Mapping[str, Any] | None, status: Mapping[str, Any]) -> bool:
+    """`status` says what `written` (the status last written) says, but for when the plan was
+    made and the solver's time: writing it would change nothing a reader acts on."""
+    return written is not None and _steady(written) == _steady(status)
+
+
+def _steady(status: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(status)
+    plan = out.get("lastPlan")
+    if isinstance(plan, Mapping):
+        steady = {k: v for k, v in plan.items() if k not in VOLATILE_PLAN_KEYS}
+        solver = plan.get("solver")
+        if isinstance(solver, Mapping):
+            steady["solver"] = {k: v for k, v in solver.items() if k not in VOLATILE_SOLVER_KEYS}
+        out["lastPlan"] = steady
     return out

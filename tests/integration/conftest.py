@@ -276,6 +276,7 @@ def peakpilot_factory(
             namespaces=namespaces,
         )
         processes.append(process)
+        kube_api.operators.append(process)  # PolicyProbe counts reconciles on its /metrics
         process.start()
         if wait:
             process.wait_ready(timeout=timeout)

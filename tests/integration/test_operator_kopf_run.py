@@ -2,7 +2,7 @@
 tests/integration/README.md and the development workflow use it, with no `peakpilot operator` in
 front. The handlers' dependencies come from Kopf's memo, made by the startup handler from the
 PEAKPILOT_* variables (no module globals set by `run()`), so the first reconcile plans, applies
-and records as under `peakpilot operator`.
+and records as under `peakpilot operator`; then, the load steady, the status is not patched again.
 """
 
 from __future__ import annotations
@@ -62,5 +62,17 @@ def test_kopf_run_of_the_module_reconciles_with_settings_from_the_environment(
         return sum(float(v) for v in found)
 
     assert wait_until(lambda: reconciles() >= 1, timeout=15, what="a counted reconcile")
+
+    # Steady once the plan has seen the 13 replicas: three more reconciles (1 s interval), and
+    # no /status PATCH, as nothing changed but lastPlan.at and the solver's seconds.
+    wait_until(
+        lambda: (probe.planned("checkout") or {}).get("current") == 13,
+        timeout=15,
+        what="the plan from 13 replicas in status",
+    )
+    patches = len(probe.status_patches())
+    after = reconciles()
+    wait_until(lambda: reconciles() >= after + 3, timeout=20, what="three more reconciles")
+    assert len(probe.status_patches()) == patches
     assert operator.stop() == 0, operator.log_tail()
     assert "Traceback" not in operator.log()

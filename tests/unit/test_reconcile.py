@@ -11,7 +11,7 @@ from peakpilot import api
 from peakpilot.kube import Conflict, KubeError, Scale, Target
 from peakpilot.observe import observe
 from peakpilot.prometheus import AllowList, MetricError, PrometheusSettings
-from peakpilot.reconcile import Outcome, PolicyState, reconcile
+from peakpilot.reconcile import Outcome, PolicyState, reconcile, write_status
 from peakpilot.translate import to_policy
 from peakplan.controller import Memory
 
@@ -348,3 +348,38 @@ def test_observe_without_a_cluster_takes_the_given_replicas_or_min_replicas() ->
     seen = observe(None, prom, spec, to_policy(spec), NS, memory, set(), 1000.0, {"web": 7})
     assert {n: o.current for n, o in seen.observation.workloads.items()} == {"web": 7, "api": 1}
     assert seen.problems == []
+
+
+class StatusCounter:
+    """The status subresource: every PATCH kept."""
+
+    def __init__(self) -> None:
+        self.patches: list[dict[str, Any]] = []
+
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self.patches.append(status)
+
+
+def test_the_status_is_patched_only_when_it_changed() -> None:
+    cluster, prom, state = FakeCluster({"web": 2}), FakePrometheus({"web": 200.0}), PolicyState()
+    writer = StatusCounter()
+    outcomes = []
+    for k in range(6):  # six intervals of a steady load: one scale-up, then nothing new
+        outcome = run(cluster, prom, body("web"), state, now=1000.0 + 15 * k)
+        write_status(writer, NS, "peak", state, outcome.status)
+        outcomes.append(outcome)
+    assert cluster.writes == [("web", 25)]
+    # The first plan (2 -> 25) and the next (25 -> 25: current changed); then the same status
+    # each interval, but for lastPlan.at and the solver's seconds, so no PATCH.
+    assert [p["lastPlan"]["workloads"][0]["current"] for p in writer.patches] == [2, 25]
+    assert outcomes[-1].status["lastPlan"]["at"] != writer.patches[-1]["lastPlan"]["at"]
+    # A change of load is a change of the plan: written.
+    prom.loads["web"] = 100.0
+    outcome = run(cluster, prom, body("web"), state, now=1100.0)
+    assert write_status(writer, NS, "peak", state, outcome.status)
+    assert len(writer.patches) == 3
+    # So is a condition's change (an invalid spec), and a restart writes once whatever it holds.
+    invalid = body("web")
+    invalid["spec"]["workloads"][0]["minReplicas"] = 99
+    assert write_status(writer, NS, "peak", state, run(cluster, prom, invalid, state).status)
+    assert write_status(writer, NS, "peak", PolicyState(), outcome.status)

@@ -97,6 +97,9 @@ class EmulatedCluster:
         self._emulator: ApiServerEmulator | None = None
         self._server: kmock.Server | None = None
         self._failure: BaseException | None = None
+        # The operator processes run against this cluster (conftest's peakpilot_factory adds
+        # each): PolicyProbe counts reconciles on their /metrics.
+        self.operators: list[Any] = []
 
     # -- lifecycle --
 

@@ -81,6 +81,8 @@ class PeakPilotProcess(OperatorProcess):
             command=command,
             liveness_port=liveness_port,
         )
+        self._last_count: dict[tuple[str, str], float] = {}  # reconciles_of, as last read
+        self._carried: dict[tuple[str, str], float] = {}  # ... counted before restarts
 
     @property
     def metrics_url(self) -> str:
@@ -111,6 +113,28 @@ class PeakPilotProcess(OperatorProcess):
     def sample(self, name: str, **labels: str) -> float | None:
         """The value of one sample whose labels include ``labels`` (None if there is none)."""
         return sample_of(self.samples(), name, **labels)
+
+    def reconciles_of(self, namespace: str, policy: str) -> float:
+        """Reconciles of one policy this process made (peakpilot_reconciles_total, every
+        outcome), over its restarts too: what it counted before a restart is carried on. While
+        it is down, the count last read."""
+        key = (namespace, policy)
+        try:
+            samples = self.samples() if self.running else None
+        except (OSError, RuntimeError):
+            samples = None
+        if samples is not None:
+            now = sum(
+                value
+                for (name, labels), value in samples.items()
+                if name == "peakpilot_reconciles_total"
+                and {("namespace", namespace), ("policy", policy)} <= labels
+            )
+            last = self._last_count.get(key, 0.0)
+            if now < last:  # restarted: its counter began again at 0
+                self._carried[key] = self._carried.get(key, 0.0) + last
+            self._last_count[key] = now
+        return self._carried.get(key, 0.0) + self._last_count.get(key, 0.0)
 
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -299,8 +323,13 @@ class PolicyProbe:
         )
 
     def reconciles(self) -> int:
-        """Reconciles recorded so far (each one ends with a /status patch)."""
-        return len(self.status_patches())
+        """Reconciles so far: counted on the /metrics of the operators started on the cluster
+        (`cluster.operators`); without one, the /status patches, which a reconcile makes only
+        when the status changed."""
+        if not self.cluster.operators:
+            return len(self.status_patches())
+        operators = self.cluster.operators
+        return int(sum(op.reconciles_of(self.namespace, self.name) for op in operators))
 
     def wait_reconciles(self, count: int, *, after: int | None = None, timeout: float = 30) -> int:
         """Block until ``count`` more reconciles than ``after`` (default: now) were recorded."""
