@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from peakplan import Binding, Decision, ForecastUse, WorkloadInput
+from peakplan import Binding, Decision, ForecastUse, WorkloadInput, format_amount
 
 
 def iso(epoch: float) -> str:
@@ -184,12 +184,8 @@ def plan_document(
     }
 
 
-def _fmt_amount(constraint: str, value: float) -> str:
-    if constraint == "cost":
-        return f"{value:,.2f}/h"
-    if constraint == "cpu":
-        return f"{value:,.2f} cores"
-    return f"{value / 2**30:,.1f} GiB"
+def _amount(binding: Binding, value: float) -> str:
+    return format_amount(binding.constraint, value, grouped=True)
 
 
 MAX_WIDTH = 100  # the plan fits a 100-column terminal: reasons go under their row
@@ -316,9 +312,8 @@ def print_decision(decision: Decision, policy_name: str, console: Console) -> No
     for b in plan.binding:
         head = "[red]soft[/] " if b.soft else ""
         console.print(
-            f"{head}[bold]binding: {b.constraint}[/] limit {_fmt_amount(b.constraint, b.limit)}, "
-            f"plan uses {_fmt_amount(b.constraint, b.used)}, meeting every SLO needs "
-            f"{_fmt_amount(b.constraint, b.needed)}",
+            f"{head}[bold]binding: {b.constraint}[/] limit {_amount(b, b.limit)}, "
+            f"plan uses {_amount(b, b.used)}, meeting every SLO needs {_amount(b, b.needed)}",
             width=width,
         )
         if b.squeezed:
@@ -336,8 +331,8 @@ def print_decision(decision: Decision, policy_name: str, console: Console) -> No
                 else f"{-late:,.1f} rps more outside the SLO, on lower-priority workloads"
             )
             console.print(
-                f"  raising it by {_fmt_amount(b.constraint, r.amount)} to "
-                f"{_fmt_amount(b.constraint, r.new_limit)} buys {bought}: {effect}",
+                f"  raising it by {_amount(b, r.amount)} to "
+                f"{_amount(b, r.new_limit)} buys {bought}: {effect}",
                 width=width,
             )
     for note in plan.notes:

@@ -10,7 +10,14 @@ The replay model has a facade of its own, `peakplan.replay`.
 - the policy as the core sees it (`Policy`, `WorkloadPolicy`, `CalendarEvent`, ...).
 """
 
-from peakplan.allocation import Binding, Plan, Relaxation, SolverReport, WorkloadDecision
+from peakplan.allocation import (
+    Binding,
+    Plan,
+    Relaxation,
+    SolverReport,
+    WorkloadDecision,
+    format_amount,
+)
 from peakplan.controller import (
     MISSING_DATA_RULE,
     Decision,
@@ -74,6 +81,7 @@ __all__ = [
     "WorkloadPolicy",
     "check_epoch",
     "decide",
+    "format_amount",
     "plan",
     "solver_missing",
     "warm",

@@ -5,6 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+def format_amount(resource: str, value: float, grouped: bool = False) -> str:
+    """A shared limit's amount as a person reads it: money/h, cores or GiB (`grouped`: with
+    thousands separators, as the plan table prints them)."""
+    sep = "," if grouped else ""
+    if resource == "cost":
+        return f"{value:{sep}.2f}/h"
+    if resource == "cpu":
+        return f"{value:{sep}.2f} cores"
+    return f"{value / 2**30:{sep}.1f} GiB"
+
+
 @dataclass(frozen=True)
 class WorkloadDecision:
     name: str

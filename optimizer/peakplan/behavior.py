@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from peakplan.policy import ScalingRules
+from peakplan.policy import ScalingRules, StepLimit
 
 
 def _period_start(current: int, changes: list[tuple[float, int]], now: float, period: float) -> int:
@@ -25,6 +25,32 @@ def _period_start(current: int, changes: list[tuple[float, int]], now: float, pe
     A change at t is within the period when t is after now - period, as Kubernetes compares."""
     cutoff = now - period
     return current - sum(d for t, d in changes if t > cutoff)
+
+
+def _starts(
+    current: int, rules: ScalingRules, changes: Iterable[tuple[float, int]], now: float
+) -> list[tuple[StepLimit, int]]:
+    """Each step limit with the replicas at the start of its period."""
+    recent = list(changes)
+    return [(limit, _period_start(current, recent, now, limit.period)) for limit in rules.limits]
+
+
+def _raised(limit: StepLimit, start: int, float64: bool) -> int:
+    if limit.kind == "Pods":
+        return start + limit.value
+    if float64:  # Kubernetes' own arithmetic, rounding included
+        return math.ceil(float(start) * (1 + float(limit.value) / 100))
+    # Rounded up so that a percentage always allows at least one more pod; from zero replicas
+    # any percentage of nothing is nothing, which would never scale up.
+    return max(-(-start * (100 + limit.value) // 100), start + 1)
+
+
+def _lowered(limit: StepLimit, start: int, float64: bool) -> int:
+    if limit.kind == "Pods":
+        return start - limit.value
+    if float64:  # Kubernetes' own arithmetic: int32() truncates
+        return int(float(start) * (1 - float(limit.value) / 100))
+    return start * (100 - limit.value) // 100  # rounded down, as the HPA does
 
 
 def scale_up_limit(
@@ -38,18 +64,7 @@ def scale_up_limit(
     """The most replicas allowed now; `changes` are (time, signed replica change) pairs."""
     if rules.select == "Disabled":
         return current
-    recent = list(changes)
-    limits = []
-    for limit in rules.limits:
-        start = _period_start(current, recent, now, limit.period)
-        if limit.kind == "Pods":
-            limits.append(start + limit.value)
-        elif float64:  # Kubernetes' own arithmetic, rounding included
-            limits.append(math.ceil(float(start) * (1 + float(limit.value) / 100)))
-        else:
-            # Rounded up so that a percentage always allows at least one more pod; from zero
-            # replicas any percentage of nothing is nothing, which would never scale up.
-            limits.append(max(-(-start * (100 + limit.value) // 100), start + 1))
+    limits = [_raised(lim, start, float64) for lim, start in _starts(current, rules, changes, now)]
     if not limits:
         return 2**31 - 1
     return max(current, max(limits) if rules.select == "Max" else min(limits))
@@ -66,16 +81,7 @@ def scale_down_limit(
     """The fewest replicas allowed now."""
     if rules.select == "Disabled":
         return current
-    recent = list(changes)
-    limits = []
-    for limit in rules.limits:
-        start = _period_start(current, recent, now, limit.period)
-        if limit.kind == "Pods":
-            limits.append(start - limit.value)
-        elif float64:  # Kubernetes' own arithmetic: int32() truncates
-            limits.append(int(float(start) * (1 - float(limit.value) / 100)))
-        else:
-            limits.append(start * (100 - limit.value) // 100)  # rounded down, as the HPA does
+    limits = [_lowered(lim, start, float64) for lim, start in _starts(current, rules, changes, now)]
     if not limits:
         return 0
     return max(0, min(current, min(limits) if rules.select == "Max" else max(limits)))

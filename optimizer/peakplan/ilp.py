@@ -541,28 +541,3 @@ class IlpModel:
         read = None if relaxation else [wl.read(values) for wl in self.workloads]
         value = answer.objective + self.offset
         return IlpResult(read, answer.status, value, bound, self.formulation, *size, *extra)
-
-
-def solve_ilp(
-    curves: Sequence[Curve],
-    limits: Mapping[str, float],
-    soft_penalty: Mapping[str, float],
-    start: Sequence[int],
-    *,
-    solver: SolverName = "highs",
-    time_limit: float = 3.0,
-    gap: float = 1e-3,
-    formulation: Formulation = "auto",
-    cbc_path: str | None = None,
-    deadline: float | None = None,
-) -> IlpResult:
-    """Solve exactly (up to `gap`); `soft_penalty[r]` makes limit r soft at that price per unit."""
-    model = IlpModel(curves, limits, soft_penalty, formulation)
-    return model.solve(
-        start,
-        solver=solver,
-        time_limit=time_limit,
-        gap=gap,
-        cbc_path=cbc_path,
-        deadline=deadline,
-    )

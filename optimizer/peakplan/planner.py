@@ -8,7 +8,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from peakplan.allocation import Binding, Plan, Relaxation, SolverReport, WorkloadDecision
+from peakplan.allocation import (
+    Binding,
+    Plan,
+    Relaxation,
+    SolverReport,
+    WorkloadDecision,
+    format_amount,
+)
 from peakplan.curves import Curve, build_curve, outside_slo, slo_weight
 from peakplan.greedy import budget_use, greedy_counts
 from peakplan.ilp import Formulation, IlpModel, IlpResult, SolverName
@@ -240,9 +247,9 @@ def plan(problem: Problem, options: SolveOptions | None = None) -> Plan:
         floor = budget_use(curves, [c.counts[0] for c in curves], r)
         used = budget_use(curves, alloc.counts, r)
         notes.append(
-            f"the {RESOURCE_LABEL[r]} ({_fmt(r, limits.given[r])}) cannot be met: the floors "
-            f"alone need {_fmt(r, floor)}; kept as a soft limit with a high penalty, exceeded "
-            f"by {_fmt(r, used - limits.given[r])}"
+            f"the {RESOURCE_LABEL[r]} ({format_amount(r, limits.given[r])}) cannot be met: the "
+            f"floors alone need {format_amount(r, floor)}; kept as a soft limit with a high "
+            f"penalty, exceeded by {format_amount(r, used - limits.given[r])}"
         )
     if alloc.report.used_greedy:
         notes.append(f"greedy plan used: {alloc.report.fallback_reason}")
@@ -424,14 +431,6 @@ def _resolve(
         return None  # still running: leave the model alone
     model.set_limit(resource, old)
     return None if isinstance(outcome, BaseException) else outcome
-
-
-def _fmt(resource: str, value: float) -> str:
-    if resource == "cost":
-        return f"{value:.2f}/h"
-    if resource == "cpu":
-        return f"{value:.2f} cores"
-    return f"{value / 2**30:.1f} GiB"
 
 
 __all__ = ["Budget", "SolveOptions", "objective_value", "plan"]
