@@ -104,7 +104,8 @@ demo: $(DEMO_VENV)/.installed
 	else \
 	  echo "note: $(WORLDCUP) not found: replaying the semi-final slice in examples/traces instead"; \
 	  $(DEMO_VENV)/bin/peakpilot simulate examples/worldcup-knockout.yaml \
-	    --trace web=examples/traces/worldcup98-semifinal-1998-07-07.csv --plot out/worldcup-semifinal.png; \
+	    --trace web=examples/traces/worldcup98-semifinal-1998-07-07.csv --plot out/worldcup-semifinal.png \
+	    --title "1998 World Cup semi-final, Brazil - Netherlands"; \
 	fi
 
 bench: $(STAMP) prometheus

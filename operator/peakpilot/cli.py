@@ -43,6 +43,7 @@ EXIT_INVALID = 2
 EXIT_METRICS = 3
 MAX_TIME_LIMIT = 3600.0  # seconds a solve may take
 MIN_STEP = 1.0  # seconds: the operator never reconciles more often either
+MAX_TITLE = 80  # characters of --title: one line of the plot's title with the window after it
 MAX_REPLAY_STEPS = 2_000_000  # 347 days of 15 s steps; a hang or a memory blow-up past it
 
 
@@ -473,6 +474,13 @@ def simulate(
         Path | None,
         typer.Option(metavar="FILE.png", help="Write a PNG of demand and ready capacity."),
     ] = None,
+    title: Annotated[
+        str | None,
+        typer.Option(
+            metavar="TEXT",
+            help="What the replay shows, for the plot's title (default: the policy's name).",
+        ),
+    ] = None,
     warm: Annotated[
         bool,
         typer.Option(help="Warm the forecaster with the trace before --from (the past)."),
@@ -499,6 +507,8 @@ def simulate(
     _check_seconds(baseline_target, "--baseline-target", 0.01, 1.0)
     if plot is not None:
         _check_plot(plot)
+    if title is not None:
+        _check_title(title, plot)
     try:
         manifest = load_policy(policy_file, policy_name)
     except InputError as exc:
@@ -561,7 +571,7 @@ def simulate(
         try:
             capacity = {w.name: w.capacity for w in core.workloads}
             floors = {w.name: w.min_replicas for w in core.workloads}
-            plot_replay(result, capacity, floors, plot, manifest.metadata.name)
+            plot_replay(result, capacity, floors, plot, manifest.metadata.name, title)
         except MissingPlotter:
             _fail(
                 InputError(
@@ -582,6 +592,19 @@ def simulate(
     else:
         print_comparison(
             result, manifest.metadata.name, _console(), str(plot) if plot is not None else None
+        )
+
+
+def _check_title(title: str, plot: Path | None) -> None:
+    """The plot's title: one printable line of at most MAX_TITLE characters, with --plot."""
+    if plot is None:
+        _fail(InputError("--title", ["it titles the plot: add --plot FILE.png"]))
+    if not title.strip() or not title.isprintable() or len(title) > MAX_TITLE:
+        _fail(
+            InputError(
+                "--title",
+                [f"one line of 1 to {MAX_TITLE} printable characters, e.g. '1998 World Cup final'"],
+            )
         )
 
 

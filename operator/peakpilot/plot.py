@@ -80,14 +80,22 @@ def cumulative_replica_hours(
     return out
 
 
-def title_lines(replay: Replay, policy: str) -> str:
-    """Three lines: the policy and its window in UTC, then each controller's headline figures
-    (replica-hours, against the oracle and the other controller; unserved; changes)."""
-
-    def when(t: float) -> str:
-        return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M")
-
+def title_lines(replay: Replay, policy: str, title: str | None = None) -> str:
+    """The policy's name (or `title`, what the replay shows, and the policy's name on a line of
+    its own) with the window in UTC, the step and the lag, then each controller's headline
+    figures (replica-hours, against the oracle and the other controller; unserved; changes). A
+    window within one UTC day names the day once."""
     end = replay.start + replay.steps * replay.step
+    first, last = datetime.fromtimestamp(replay.start, UTC), datetime.fromtimestamp(end, UTC)
+    until = "%H:%M" if last.date() == first.date() else "%Y-%m-%d %H:%M"
+    window = f"{first:%Y-%m-%d %H:%M} to {last.strftime(until)} UTC"
+    cadence = f"decisions every {format_duration(replay.step)}, load seen "
+    cadence += f"{format_duration(replay.metrics_lag)} late"
+    head = (
+        f"{title}: {window}\npolicy {policy}, {cadence}"
+        if title
+        else f"{policy}: {window}, {cadence}"
+    )
     ours, hpa = replay.controllers["peakpilot"].total, replay.controllers["hpa"].total
     ours_h, hpa_h = ours.billed_replica_seconds / 3600, hpa.billed_replica_seconds / 3600
     versus = ""
@@ -95,8 +103,7 @@ def title_lines(replay: Replay, policy: str) -> str:
         change = 100 * (1 - ours_h / hpa_h)
         versus = f", {abs(change):.0f} % {'fewer' if change >= 0 else 'more'} than the HPA"
     return (
-        f"{policy}: {when(replay.start)} to {when(end)} UTC, decisions every "
-        f"{format_duration(replay.step)}, load seen {format_duration(replay.metrics_lag)} late\n"
+        f"{head}\n"
         f"PeakPilot: {ours_h:,.0f} replica-h ({ours.cost_ratio:.2f}x the oracle{versus}), "
         f"{ours.unserved_pct:.2f} % unserved, {ours.scale_changes:,} changes\n"
         f"HPA at {replay.baseline_target:g}: {hpa_h:,.0f} replica-h ({hpa.cost_ratio:.2f}x the "
@@ -114,8 +121,10 @@ def plot_replay(
     min_replicas: Mapping[str, int],
     path: Path,
     policy: str,
+    title: str | None = None,
 ) -> None:
-    """Write the PNG: one zoomed panel per workload above the cumulative replica-hours."""
+    """Write the PNG: one zoomed panel per workload above the cumulative replica-hours; `title`
+    names what the replay shows (default: the policy's name)."""
     try:
         import matplotlib
 
@@ -181,7 +190,7 @@ def plot_replay(
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
 
-    fig.suptitle(title_lines(replay, policy), fontsize=9.5)
+    fig.suptitle(title_lines(replay, policy, title), fontsize=9.5)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -110,3 +111,27 @@ def test_the_json_examples_in_the_cli_reference_show_real_keys() -> None:
 def test_the_key_check_can_fail() -> None:
     assert _missing_keys({"a": {"b": 1, "c": 2}}, {"a": {"b": 3}}) == [".a.c"]
     assert _missing_keys({"w": [{"x": 1}]}, {"w": [{"y": 1}]}) == [".w[0].x"]
+
+
+def _demo_commands() -> list[list[str]]:
+    """The peakpilot commands of the Makefile's demo target, as words, variables filled in."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    recipe = re.search(r"^demo:.*?\n((?:\t.*\n)+)", makefile, re.M)
+    assert recipe is not None
+    text = recipe.group(1).replace("\\\n", " ")
+    text = text.replace("$(DEMO_VENV)/bin/peakpilot", "peakpilot")
+    text = text.replace("$(WORLDCUP)", "../shared/traces/worldcup98_1min.csv")
+    commands = []
+    for part in re.split(r"[;\n]", text):
+        words = shlex.split(part.strip().lstrip("@"))
+        if words[:1] == ["peakpilot"]:
+            commands.append(words)
+    return commands
+
+
+def test_the_readme_shows_the_commands_make_demo_runs() -> None:
+    shown = [s.argv[1:] for s in SAMPLES if s.doc.name == "README.md"]
+    demo = [words[1:] for words in _demo_commands()]
+    assert len(demo) == 3  # the plan, the full replay and the semi-final slice
+    assert [c for c in demo if c[0] == "simulate"] == [c for c in shown if c[0] == "simulate"]
+    assert demo[0] in shown

@@ -71,6 +71,20 @@ def test_the_title_has_the_utc_window_and_both_headlines() -> None:
     assert not math.isnan(ours.cost_ratio)
 
 
+def test_a_title_names_what_the_replay_shows_above_the_policy() -> None:
+    day = 10 * 86400  # daily_trace starts on 1970-01-11
+    settings = ReplaySettings(step=60.0, start=day + 17 * 3600, end=day + 22 * 3600)
+    result = replay(Policy((WEB,)), {"web": daily_trace(1, 0)}, settings)
+    lines = title_lines(result, "shop", "Singles' Day").split("\n")
+    untitled = title_lines(result, "shop").split("\n")
+    # Within one UTC day the window names the day once.
+    head = "shop: 1970-01-11 17:00 to 22:00 UTC, decisions every 1m, load seen 30s late"
+    assert untitled[0] == head
+    assert lines[0] == "Singles' Day: 1970-01-11 17:00 to 22:00 UTC"
+    assert lines[1] == "policy shop, decisions every 1m, load seen 30s late"
+    assert lines[2:] == untitled[1:]
+
+
 def test_the_png_is_written(tmp_path: Path) -> None:
     result = replay(Policy((WEB,)), {"web": daily_trace(3, 1)}, ReplaySettings(step=60.0))
     out = tmp_path / "replay.png"

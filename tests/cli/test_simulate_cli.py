@@ -125,7 +125,7 @@ def test_options_change_the_replay() -> None:
 
 def test_plot_writes_a_png(tmp_path: Path) -> None:
     plot = tmp_path / "plots" / "semi.png"
-    done = simulate(POLICY, "--trace", f"web={TRACE}", "--plot", plot)
+    done = simulate(POLICY, "--trace", f"web={TRACE}", "--plot", plot, "--title", "semi-final")
     assert done.returncode == 0, done.stderr
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"plot: {plot}" in done.stdout
@@ -172,8 +172,23 @@ def test_a_broken_trace_names_the_row(tmp_path: Path) -> None:
         (["--from", "yesterday"], "'yesterday' is not an RFC 3339 time"),
         (["--step", "fast"], "'fast' is not a duration"),
         (["--plot", "out.svg"], "the plot is a PNG: name it FILE.png"),
+        (["--title", "semi-final"], "--title: - it titles the plot: add --plot FILE.png"),
+        (
+            ["--plot", "out/x.png", "--title", "x" * 81],
+            "--title: - one line of 1 to 80 printable characters",
+        ),
+        (["--plot", "out/x.png", "--title", "two\nlines"], "one line of 1 to 80 printable"),
     ],
-    ids=["from-outside", "to-before-from", "bad-time", "bad-step", "plot-not-png"],
+    ids=[
+        "from-outside",
+        "to-before-from",
+        "bad-time",
+        "bad-step",
+        "plot-not-png",
+        "title-without-plot",
+        "title-too-long",
+        "title-two-lines",
+    ],
 )
 def test_bad_options_exit_2_with_the_fix(args: list[str], message: str) -> None:
     assert message in _fails("--trace", f"web={TRACE}", *args)
