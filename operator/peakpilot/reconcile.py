@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from peakpilot import record, telemetry
 from peakpilot.kube import KubeError, Target
-from peakpilot.observe import Cluster, MetricsSource, Refused, observe, read_policy
+from peakpilot.observe import Cluster, MetricsSource, Refused, SpecMemo, observe, read_policy
 from peakpilot.prometheus import AllowList, PrometheusSource
 from peakpilot.record import Conditions, Event
 from peakplan import Decision, Memory, SolveOptions, decide
@@ -30,6 +30,7 @@ class PolicyState:
     memory: Memory = field(default_factory=Memory)
     conditions: list[dict[str, Any]] | None = None  # as last written (the body may lag behind)
     warmed: set[str] = field(default_factory=set)  # workloads whose history was read (or given up)
+    spec: SpecMemo = field(default_factory=SpecMemo)  # the spec as validated for its generation
     status: dict[str, Any] | None = None  # as last written to the API server (None: not yet)
 
 
@@ -80,7 +81,7 @@ def reconcile(
         telemetry.series(telemetry.RECONCILES, namespace, name, outcome).inc()
         return Outcome(status, events, decision, outcome)
 
-    read = read_policy(body, allowed)
+    read = read_policy(body, allowed, state.spec)
     if isinstance(read, Refused):
         refused = record.refused(conditions, read)
         status["summary"] = record.summary(None, conditions, None)

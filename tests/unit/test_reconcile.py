@@ -381,5 +381,21 @@ def test_the_status_is_patched_only_when_it_changed() -> None:
     # So is a condition's change (an invalid spec), and a restart writes once whatever it holds.
     invalid = body("web")
     invalid["spec"]["workloads"][0]["minReplicas"] = 99
+    invalid["metadata"]["generation"] = 2  # as the API server counts a change of the spec
     assert write_status(writer, NS, "peak", state, run(cluster, prom, invalid, state).status)
     assert write_status(writer, NS, "peak", PolicyState(), outcome.status)
+
+
+def test_a_spec_is_validated_once_per_generation() -> None:
+    cluster, prom, state = FakeCluster({"web": 2}), FakePrometheus({"web": 200.0}), PolicyState()
+    run(cluster, prom, body("web"), state)
+    parsed = state.spec.parsed
+    assert parsed is not None and state.spec.generation == 1
+    run(cluster, prom, body("web"), state, now=1015.0)
+    assert state.spec.parsed is parsed  # the same generation: not validated again
+    edited = body("web")
+    edited["metadata"]["generation"] = 2
+    edited["spec"]["workloads"][0]["maxReplicas"] = 10
+    outcome = run(cluster, prom, edited, state, now=1030.0)
+    assert state.spec.generation == 2 and state.spec.parsed is not parsed
+    assert outcome.status["lastPlan"]["workloads"][0]["desired"] == 10  # the edit is in force
