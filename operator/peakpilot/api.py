@@ -481,6 +481,14 @@ class Behavior(SpecModel):
         "ten for 1m), then removed. Damps one-replica flapping; never delays a scale-up. 0s "
         "removes them as soon as the windows and rate limits allow.",
     )
+    tolerance: float = Field(
+        default=0.1,
+        ge=0,
+        lt=1,
+        description="The share of the replicas a scale change must move, like the HPA's "
+        "tolerance: a scale-down waits until more than this share can go, and a scale-up adds "
+        "at least half of it. Never delays a scale-up. 0 makes every change.",
+    )
 
 
 class EventSpec(SpecModel):

@@ -87,6 +87,7 @@ def to_policy(spec: api.ScalingPolicySpec) -> Policy:
             up=_rules(behavior.scale_up, DEFAULT_SCALE_UP),
             down=_rules(behavior.scale_down, DEFAULT_SCALE_DOWN),
             change_cost=parse_duration(behavior.change_cost),
+            tolerance=behavior.tolerance,
         ),
         events=tuple(_event(e) for e in spec.events or []),
         on_metric_failure=MetricFailure(

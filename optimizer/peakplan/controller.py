@@ -288,9 +288,19 @@ def _idle(
     """
     cost, current = policy.behavior.change_cost, w.current
     idle = 0
-    if cost > 0 and current > own_floor and not surging:
+    if current > own_floor and not surging:
         idle = current - max(own_floor, needed_replicas(w))
-    if idle <= 0:
+        # The tolerance: a scale-down moves more than `tolerance` of the replicas or waits, as
+        # the HPA's does. Counted against what the windows and rate limits let go (w.lo), or a
+        # sliding window would step down a replica or two at every reconcile.
+        movable = current - max(own_floor, needed_replicas(w), w.lo)
+        if 0 < movable <= policy.behavior.tolerance * current:
+            mem.idle_paid, mem.idle_at, mem.idle_current = 0.0, None, current
+            return (
+                f"current replicas ({movable} could go: within the "
+                f"{policy.behavior.tolerance:.0%} tolerance)"
+            )
+    if cost <= 0 or idle <= 0:
         mem.idle_paid, mem.idle_at, mem.idle_current = 0.0, None, current
         return None
     # The operator reconciles at least a second apart; a zero interval must not hold for ever.
@@ -312,7 +322,7 @@ def _idle(
 
 def _workload(
     policy: Policy, wp: WorkloadPolicy, seen: WorkloadObservation, mem: WorkloadMemory, now: float
-) -> tuple[Workload, WorkloadInput, int, str | None]:
+) -> tuple[Workload, WorkloadInput, int, Hold | None]:
     demand, missing_floor, source, note = _demand(policy, wp, seen, mem, now)
     events = active_events(policy.events, wp.startup, now)
     use: ForecastUse | None = None
@@ -400,10 +410,14 @@ def _workload(
     names = tuple(e.name for e in events)
     # What this reconcile recommends before rate limits: the floor of later stabilisation windows.
     own_floor = min(max(wp.min_replicas, floor, missing_floor), wp.max_replicas)
-    hold = None
+    hold: Hold | None = None
     if seen.hold is None:  # a surge holds everything (and restarts the idle count)
         idle = _idle(policy, workload, own_floor, mem, now, surging)
-        hold = SURGE_FLOOR if surging else idle
+        kept = SURGE_FLOOR if surging else idle
+        hold = Hold(current, kept) if kept is not None else None
+        step = _up_step(policy.behavior.tolerance, workload)
+        if step is not None and (hold is None or step.keep > hold.keep):
+            hold = step
     given = WorkloadInput(
         wp.name,
         seen.load,
@@ -420,18 +434,41 @@ def _workload(
 SURGE_FLOOR = "current replicas (surge: no scale-down until calm)"
 
 
+@dataclass(frozen=True)
+class Hold:
+    """A soft floor from the behaviour rules: keep at least `keep` replicas, because `why`."""
+
+    keep: int
+    why: str
+
+
+def _up_step(tolerance: float, w: Workload) -> Hold | None:
+    """A scale-up adds at least half the tolerance (5 % by default): on a ramp the replicas
+    follow the load in a few steps instead of one replica per reconcile. Never above the
+    ceiling (maxReplicas, the scale-up rate limit)."""
+    needed = needed_replicas(w)
+    if tolerance <= 0 or needed <= w.current:
+        return None
+    step = min(math.ceil(w.current * (1 + tolerance / 2) - 1e-9), w.hi)
+    if step <= needed:
+        return None
+    return Hold(step, f"a scale-up adds at least {tolerance / 2:.0%} (behavior tolerance)")
+
+
 def _hold(
-    workloads: list[Workload], holds: list[str | None], shares: list[int] | None
+    workloads: list[Workload], holds: list[Hold | None], shares: list[int] | None
 ) -> list[Workload]:
-    """A workload in a surge, or with idle replicas not yet worth a change, keeps its replicas
-    (`holds`: why), unless a shared budget gives them to a workload with a higher priority
-    (`shares`: the joint plan without behaviour bounds): otherwise, when every workload holds at
-    once, a full budget could never move at all."""
+    """The behaviour's soft floors: a workload in a surge, or with idle replicas not yet worth
+    a change, keeps its replicas, and a scale-up takes a whole step (`holds`), unless a shared
+    budget gives those replicas to a workload with a higher priority (`shares`: the joint plan
+    without behaviour bounds): otherwise, when every workload holds at once, a full budget
+    could never move at all."""
     out: list[Workload] = []
-    for i, (w, why) in enumerate(zip(workloads, holds, strict=True)):
-        keep = w.current if shares is None else min(w.current, shares[i])
-        if why is not None and w.lo != w.hi and keep > w.lo:
-            w = replace(w, lo=min(keep, w.hi), floor_reason=why)
+    for i, (w, hold) in enumerate(zip(workloads, holds, strict=True)):
+        if hold is not None and w.lo != w.hi:
+            keep = hold.keep if shares is None else min(hold.keep, shares[i])
+            if keep > w.lo:
+                w = replace(w, lo=min(keep, w.hi), floor_reason=hold.why)
         out.append(w)
     return out
 
@@ -472,7 +509,7 @@ def decide(
     workloads: list[Workload] = []
     inputs: list[WorkloadInput] = []
     floors: list[int] = []
-    holds: list[str | None] = []
+    holds: list[Hold | None] = []
     held: set[str] = set()
     left_out: dict[str, str] = {}
     for wp in policy.workloads:

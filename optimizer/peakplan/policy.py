@@ -42,11 +42,23 @@ DEFAULT_SCALE_DOWN = ScalingRules(300.0, "Max", (StepLimit("Percent", 100, 15.0)
 DEFAULT_CHANGE_COST = 600.0
 
 
+# The share of a workload's replicas a scale change must move, after the HPA's own
+# --horizontal-pod-autoscaler-tolerance (0.1): a scale-down waits until more than a tenth can
+# go, and a scale-up adds at least half that (5 %), so a ramp is followed in steps rather than
+# one replica at a time and small dips are not chased.
+DEFAULT_TOLERANCE = 0.1
+
+
 @dataclass(frozen=True)
 class Behavior:
     up: ScalingRules = DEFAULT_SCALE_UP
     down: ScalingRules = DEFAULT_SCALE_DOWN
     change_cost: float = DEFAULT_CHANGE_COST  # replica-seconds; 0: no idle hold
+    tolerance: float = DEFAULT_TOLERANCE  # share of the replicas; 0: every change is made
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.tolerance < 1:
+            raise ValueError(f"tolerance {self.tolerance} must be in [0, 1)")
 
 
 @dataclass(frozen=True)

@@ -119,12 +119,18 @@ def band(state: ShortTerm, z: float) -> float:
     return max(0.0, state.level + z * state.sigma)
 
 
+# How long `settled_band` follows the band: the level settles within about one level_tau, but
+# the deviation a step adds peaks later (its memory is longer), so three level_taus.
+SETTLE_TAUS = 3.0
+
+
 def settled_band(
     state: ShortTerm, settings: SurgeSettings, z: float, load: float, interval: float
 ) -> float:
-    """The highest band over the next `level_tau` seconds if every observation, one per
-    `interval`, is `load`: where the band is heading while its level catches up with the load.
-    Sizing a scale-up for it takes one step instead of a string of one-replica steps."""
+    """The highest band over the next `SETTLE_TAUS` x `level_tau` seconds if every
+    observation, one per `interval`, is `load`: where the band is heading while its level
+    catches up with the load and its deviation takes in the step. Sizing a scale-up for it takes
+    one step instead of a string of one-replica steps."""
     if state.time is None or state.last is None or interval <= 0:
         return band(state, z)
     # `observe` and `band` on a copy, inlined: this runs at every scale-up of a replay.
@@ -132,7 +138,7 @@ def settled_band(
     level_tau, deviation_tau = settings.level_tau, settings.deviation_tau
     highest = band(state, z)
     t = before = state.time
-    end = t + level_tau
+    end = t + SETTLE_TAUS * level_tau
     while t < end:
         t += interval
         dt = max(t - before, 1e-9)

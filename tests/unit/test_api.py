@@ -126,6 +126,7 @@ FULL: dict[str, Any] = {
                 "policies": [{"type": "Percent", "value": 10, "periodSeconds": 60}],
             },
             "changeCost": "20m",
+            "tolerance": 0.05,
         },
         "events": [
             {

@@ -119,7 +119,8 @@ def _policy(
 S, END, LEAD = 3600.0, 5400.0, 600.0
 SALE = CalendarEvent("sale", start=S, end=END, lead=LEAD, multiplier=3, min_replicas={"web": 40})
 BOOST = CalendarEvent("boost", start=S, end=END, lead=LEAD, multiplier=3)
-EVENT_BEHAVIOR = Behavior(FAST_UP, SLOW_DOWN)
+# No tolerance: the steps show the rate limits' arithmetic alone.
+EVENT_BEHAVIOR = Behavior(FAST_UP, SLOW_DOWN, tolerance=0.0)
 
 SCENARIOS = {
     "step-up-within-the-default-rate-limit": web(
@@ -169,9 +170,11 @@ SCENARIOS = {
         },
         current=12,
         policy=_policy(
-            # No idle hold (change_cost 0): the one-pod steps show the data rule alone.
+            # No idle hold or tolerance: the one-pod steps show the data rule alone.
             behavior=Behavior(
-                down=ScalingRules(0.0, "Max", (StepLimit("Pods", 1, 15.0),)), change_cost=0.0
+                down=ScalingRules(0.0, "Max", (StepLimit("Pods", 1, 15.0),)),
+                change_cost=0.0,
+                tolerance=0.0,
             )
         ),
         sources={15: "held", 30: "observed"},

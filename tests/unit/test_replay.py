@@ -135,7 +135,7 @@ def test_calendar_pods_are_ready_at_event_start_and_ramp_down_after_it() -> None
     start, end = T0 + 30 * 60, T0 + 45 * 60
     sale = CalendarEvent("sale", start=start, end=end, lead=300.0, min_replicas={"web": 60})
     down = ScalingRules(0.0, "Max", (StepLimit("Pods", 5, 15.0),))
-    policy = Policy((WEB,), events=(sale,), behavior=Behavior(down=down))
+    policy = Policy((WEB,), events=(sale,), behavior=Behavior(down=down, tolerance=0.0))
     trace = Trace.from_counts([6000.0] * 60, 60.0, T0)
     result = replay(policy, {"web": trace}, ReplaySettings(step=STEP))
     series = result.controllers["peakpilot"].workloads["web"]

@@ -35,8 +35,9 @@ WEB = WorkloadPolicy("web", min_replicas=2, max_replicas=100, capacity=10, price
 REACTIVE = ForecastSettings(method="reactive")  # size for the load itself: easy arithmetic
 # No scale-down window, so what holds replicas below is the idle hold alone.
 QUICK_DOWN = ScalingRules(0.0, "Max", (StepLimit("Percent", 100, 15.0),))
-HOLD = Behavior(down=QUICK_DOWN)  # the default change cost, 600 replica-seconds
-NO_HOLD = Behavior(down=QUICK_DOWN, change_cost=0.0)
+# No tolerance either: these tests look at the idle hold alone (the tolerance has its own below).
+HOLD = Behavior(down=QUICK_DOWN, tolerance=0.0)  # the default change cost, 600 replica-seconds
+NO_HOLD = Behavior(down=QUICK_DOWN, change_cost=0.0, tolerance=0.0)
 
 
 def drive(
@@ -221,7 +222,7 @@ def test_the_settled_band_is_the_highest_band_while_the_level_catches_up() -> No
     assert state == before  # a projection: the state is not touched
     path = replace(state)
     bands = [surge.band(path, z)]
-    for k in range(1, 9):  # level_tau = 120 s: eight more observations of 150
+    for k in range(1, 25):  # 3 x level_tau = 360 s: 24 more observations of 150
         surge.observe(path, SETTINGS, (40 + k) * STEP, 150.0)
         bands.append(surge.band(path, z))
     assert settled == max(bands)
@@ -255,3 +256,84 @@ def test_a_scale_up_sizes_for_where_the_band_settles(monkeypatch: pytest.MonkeyP
     following = run()
     assert changes(following) >= 3
     assert following[0].plan.desired["web"] < settled[0].plan.desired["web"]
+
+
+# ----------------------------------------------------------------------------------------------
+# The tolerance (behavior.tolerance, default 0.1 as the HPA's): a scale-down moves more than a
+# tenth of the replicas or waits; a scale-up adds at least 5 %. Idle hold off (change_cost 0),
+# so what holds is the tolerance alone.
+
+TOLERANT = Behavior(down=QUICK_DOWN, change_cost=0.0)  # the default tolerance
+EXACT = Behavior(down=QUICK_DOWN, change_cost=0.0, tolerance=0.0)
+
+
+def test_the_default_tolerance_is_the_hpas() -> None:
+    assert Behavior().tolerance == 0.1
+
+
+@pytest.mark.parametrize("tolerance", [-0.1, 1.0, 2.0])
+def test_a_tolerance_outside_0_to_1_is_refused(tolerance: float) -> None:
+    with pytest.raises(ValueError, match="tolerance"):
+        Behavior(tolerance=tolerance)
+
+
+@pytest.mark.parametrize(
+    ("needed", "desired"),
+    [
+        (40, 40),  # nothing to move
+        (37, 40),  # 3 could go: 3 <= 10 % of 40, held
+        (36, 40),  # 4 could go: exactly 10 %, held
+        (35, 35),  # 5 could go: more than 10 %, all of them go
+        (20, 20),
+    ],
+)
+def test_a_scale_down_moves_more_than_the_tolerance_or_waits(needed: int, desired: int) -> None:
+    load = 8.0 * needed - 1.0  # needs `needed` at 8 rps per replica
+    policy = Policy((WEB,), behavior=TOLERANT, forecast=REACTIVE)
+    decision = decide(policy, Observation(0.0, {"web": WorkloadObservation(40, load)}), Memory())
+    assert decision.plan.desired == {"web": desired}
+    if desired == 40 and needed < 40:
+        assert "within the 10% tolerance" in decision.plan.decision("web").reason
+
+
+@pytest.mark.parametrize(
+    ("needed", "desired"),
+    [
+        (41, 42),  # +1 needed: +5 % of 40 = 42
+        (42, 42),
+        (43, 43),  # more than 5 %: exactly what is needed
+        (60, 60),
+    ],
+)
+def test_a_scale_up_adds_at_least_half_the_tolerance(needed: int, desired: int) -> None:
+    load = 8.0 * needed - 1.0
+    policy = Policy((WEB,), behavior=TOLERANT, forecast=REACTIVE)
+    decision = decide(policy, Observation(0.0, {"web": WorkloadObservation(40, load)}), Memory())
+    assert decision.plan.desired == {"web": desired}
+
+
+def test_the_up_step_stays_under_the_ceiling() -> None:
+    # maxReplicas 41: the 5 % step (42) would pass it; the ceiling wins, the SLO is still met.
+    capped = replace(WEB, max_replicas=41)
+    policy = Policy((capped,), behavior=TOLERANT, forecast=REACTIVE)
+    seen = {"web": WorkloadObservation(40, 8.0 * 41 - 1.0)}
+    assert decide(policy, Observation(0.0, seen), Memory()).plan.desired == {"web": 41}
+
+
+def test_a_ramp_is_followed_in_fewer_steps_and_never_below_the_load() -> None:
+    # Up from 160 to 640 rps over an hour and back down over the next: 20 -> 80 -> 20 needed.
+    def load(t: float) -> float:
+        return 160.0 + 480.0 * (t / 3600 if t < 3600 else max(0.0, 2 - t / 3600))
+
+    runs = {
+        name: drive(Policy((WEB,), behavior=b, forecast=REACTIVE), load, 7200, 20)
+        for name, b in (("tolerant", TOLERANT), ("exact", EXACT))
+    }
+    assert changes(runs["tolerant"]) * 2 <= changes(runs["exact"])
+    for d in runs["tolerant"].values():
+        decision = d.plan.decision("web")
+        assert decision.desired >= decision.needed  # the tolerance only ever keeps or adds
+        if decision.desired < decision.current:  # every scale-down moves more than 10 %
+            assert decision.current - decision.desired > 0.1 * decision.current
+        elif decision.desired > decision.current:  # every scale-up adds at least 5 %
+            assert decision.desired >= math.ceil(decision.current * 1.05)
