@@ -3,6 +3,7 @@
     python bench/frontier.py                          # every trace of the corpus index
     python bench/frontier.py --corpus DIR --traces clarknet_1995_1min,nab_nyc_taxi_30min
     python bench/frontier.py --json                   # one JSON object instead of the tables
+    python bench/frontier.py --ablation               # also each mechanism switched off
 
 Every trace in the corpus's index.json (the World Cup and ELB files included) is replayed whole
 with ONE policy template, the one a new user writes: capacityPerReplica = the trace's peak / 200,
@@ -65,6 +66,14 @@ MAX_R = 0.85
 MAX_MEDIAN_R = 0.75
 MAX_CHANGES_VS_HPA07 = 1.5
 
+# `--ablation`: the template with one mechanism switched off through the policy's own fields
+# (what a user could write), to show what each buys. Name -> spec fields merged into the template.
+ABLATION: dict[str, dict[str, Any]] = {
+    "no tolerance (behavior.tolerance: 0)": {"behavior": {"tolerance": 0}},
+    "no idle hold (behavior.changeCost: 0s)": {"behavior": {"changeCost": "0s"}},
+    "no forecast or band (forecast.method: reactive)": {"forecast": {"method": "reactive"}},
+}
+
 # The shared-budget case: three traces of different shapes, a week each, on one clock.
 SHARED = (  # (trace, priority)
     ("clarknet_1995_1min", 10.0),  # daily cycle
@@ -124,6 +133,7 @@ def manifest(
     budget: float | None = None,
     name: str = WORKLOAD,
     more: Sequence[Mapping[str, Any]] = (),
+    fields: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The new user's ScalingPolicy, as YAML would give it: nothing beyond the template."""
 
@@ -156,6 +166,7 @@ def manifest(
         ]
     if budget is not None:
         spec["budget"] = {"maxCostPerHour": budget}
+    spec.update(fields or {})
     return {
         "apiVersion": "peakpilot.io/v1alpha1",
         "kind": "ScalingPolicy",
@@ -164,8 +175,12 @@ def manifest(
     }
 
 
-def template_policy(trace: Trace, events: Sequence[tuple[str, str, str]] = ()) -> Policy:
-    doc = manifest(trace.peak_rate / PEAK_REPLICAS, events)
+def template_policy(
+    trace: Trace,
+    events: Sequence[tuple[str, str, str]] = (),
+    fields: Mapping[str, Any] | None = None,
+) -> Policy:
+    doc = manifest(trace.peak_rate / PEAK_REPLICAS, events, fields=fields)
     return to_policy(parse_policy(doc, "the template policy").spec)
 
 
@@ -186,7 +201,8 @@ def summary(s: Score, seconds: float) -> dict[str, Any]:
     }
 
 
-# Work items, run in the pool: ("peakpilot", trace, calendar) or ("hpa", trace, targets).
+# Work items, run in the pool: ("peakpilot", trace, calendar), ("hpa", trace, targets) or
+# ("ablation", trace, variant name).
 Task = tuple[str, str, Any]
 
 
@@ -197,8 +213,11 @@ def run_task(task: Task, entries: Mapping[str, Entry]) -> tuple[Task, Any]:
         return task, shared_budget(entries)
     entry = entries[name]
     trace = load(entry.path)
-    if kind == "peakpilot":
-        policy = template_policy(trace, entry.events if arg else ())
+    if kind in ("peakpilot", "ablation"):
+        if kind == "peakpilot":
+            policy = template_policy(trace, entry.events if arg else ())
+        else:
+            policy = template_policy(trace, fields=ABLATION[arg])
         result = replay(policy, {WORKLOAD: trace}, settings(trace))
         s = result.controllers["peakpilot"].workloads[WORKLOAD].score
         out = summary(s, time.perf_counter() - began)
@@ -280,13 +299,15 @@ def shared_budget(entries: Mapping[str, Entry]) -> dict[str, Any]:
     }
 
 
-def tasks_for(entries: Sequence[Entry]) -> list[Task]:
+def tasks_for(entries: Sequence[Entry], ablation: bool = False) -> list[Task]:
     """The work, longest first (by steps) so two workers finish together."""
     work: list[tuple[float, Task]] = []
     for e in entries:
         tr = load(e.path)
         steps = tr.duration / STEP
         work.append((steps * 3.0, ("peakpilot", e.name, False)))
+        if ablation:
+            work.extend((steps * 3.0, ("ablation", e.name, v)) for v in ABLATION)
         if e.events:
             work.append((steps * 3.0, ("peakpilot", e.name, True)))
         half = len(FRONTIER_TARGETS) // 2
@@ -332,6 +353,10 @@ def collect(entries: Sequence[Entry], results: Mapping[Task, Any]) -> dict[str, 
                 continue
             key = "calendar" if calendar else "peakpilot"
             row[key] = {**ours, **evaluate(e.name, ours, hpa)}
+        for variant in ABLATION:
+            ours = results.get(("ablation", e.name, variant))
+            if ours is not None:
+                row.setdefault("ablation", {})[variant] = {**ours, **evaluate(e.name, ours, hpa)}
         rows[e.name] = row
     rs = [rows[e.name]["peakpilot"]["R"] for e in entries]
     median = statistics.median(rs) if rs else math.nan
@@ -407,9 +432,36 @@ def print_tables(report: Mapping[str, Any], seconds: float) -> None:
         points = [row["hpa"][f"{t:.2f}"] for t in targets]
         cells = [f"{h['cost_ratio']:.2f} / {h['unserved_pct']:.2f}" for h in points]
         print(f"| {name} | " + " | ".join(cells) + " |")
+    if any("ablation" in row for row in report["traces"].values()):
+        print_ablation(report)
     shared = report.get("shared_budget")
     if shared:
         print_shared(shared)
+
+
+def print_ablation(report: Mapping[str, Any]) -> None:
+    """One row per variant: the median R and how many traces meet each point-3 target."""
+    rows = report["traces"]
+    print("\nAblation (the template with one mechanism off; same traces, same HPA frontier):\n")
+    print(
+        "| variant | median R | served <= HPA 0.5 | R <= 0.85 | changes <= 1.5x | all three "
+        "| changes, all traces |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    variants = ["defaults", *ABLATION]
+    for variant in variants:
+        runs = [
+            row["peakpilot"] if variant == "defaults" else row["ablation"][variant]
+            for row in rows.values()
+        ]
+        n = len(runs)
+        met = {k: sum(bool(r[k]) for r in runs) for k in ("served", "r_ok", "changes")}
+        every = sum(all(r[k] for k in ("served", "r_ok", "changes")) for r in runs)
+        print(
+            f"| {variant} | {_r(statistics.median(r['R'] for r in runs))} | {met['served']}/{n} "
+            f"| {met['r_ok']}/{n} | {met['changes']}/{n} | {every}/{n} "
+            f"| {sum(r['scale_changes'] for r in runs):,} |"
+        )
 
 
 def print_shared(s: Mapping[str, Any]) -> None:
@@ -460,6 +512,9 @@ def main() -> None:
     parser.add_argument("--traces", default="", help="only these traces (names, comma-separated)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--no-shared", action="store_true", help="skip the shared-budget case")
+    parser.add_argument(
+        "--ablation", action="store_true", help="also replay with each mechanism switched off"
+    )
     args = parser.parse_args()
     if not (args.corpus / "index.json").is_file():
         sys.exit(f"--corpus {args.corpus}: no index.json there: give the corpus folder")
@@ -474,7 +529,7 @@ def main() -> None:
             )
         entries = [known[n] for n in wanted]
     began = time.perf_counter()
-    tasks = tasks_for(entries)
+    tasks = tasks_for(entries, args.ablation)
     if not args.no_shared:
         tasks.insert(0, ("shared", "", None))  # one long task: start it first
     with ProcessPoolExecutor(WORKERS) as pool:
