@@ -57,6 +57,17 @@ API_CALLS: tuple[ApiCall, ...] = (
         "the target itself before its /scale: annotations, readyReplicas, whether it exists",
     ),
     ApiCall("", f"{TARGETS}/scale", ("get", "patch"), "peakpilot", "read and set replicas"),
+    *(
+        ApiCall(
+            group,
+            plural,
+            ("list",),
+            "peakpilot",
+            "a policy's targets of one built-in kind, in one request when it names more than "
+            "observe.LIST_ABOVE (10) of them (spec.replicas is their /scale)",
+        )
+        for (group, _), plural in BUILTIN_PLURALS.items()
+    ),
     ApiCall(
         "autoscaling",
         "horizontalpodautoscalers",

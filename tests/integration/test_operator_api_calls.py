@@ -116,6 +116,18 @@ def test_every_request_of_a_real_run_is_in_the_table(
     prometheus = {"url": server.url, "timeout": "2s", "auth": auth}
     kube_api.create(policy(NS, "peak", server.url, targets, prometheus=prometheus))
     kube_api.create(policy(NS, "gone", server.url, [workload("web")], mode="Preview"))
+    # More than observe.LIST_ABOVE targets of each built-in kind: read with one list per kind.
+    many = []
+    for i in range(11):
+        for api_version, kind, short in (
+            ("apps/v1", "Deployment", "d"),
+            ("apps/v1", "StatefulSet", "s"),
+            ("apps/v1", "ReplicaSet", "r"),
+        ):
+            name = f"many-{short}{i}"
+            kube_api.create({**deployment(NS, name, 2), "apiVersion": api_version, "kind": kind})
+            many.append(workload(name, kind=kind))
+    kube_api.create(policy(NS, "many", server.url, many, mode="Preview", prometheus=prometheus))
 
     operator = peakpilot_factory(peering=PEERING, namespaces=[NS] if mode == "namespaced" else ())
     for app, (api_version, _, plural) in KINDS.items():
@@ -128,6 +140,7 @@ def test_every_request_of_a_real_run_is_in_the_table(
         )
     probe = PolicyProbe(kube_api, NS, "peak")
     probe.wait_condition("Ready", "True", "Reconciled")
+    wait_until(lambda: PolicyProbe(kube_api, NS, "many").reconciles() >= 1, timeout=20, what="many")
     wait_until(lambda: probe.events(), timeout=10, what="an Event about the policy")
     kube_api.delete(GROUP_VERSION, PLURAL, NS, "gone")  # Kopf releases its finalizer
     wait_until(
