@@ -87,12 +87,10 @@ class _Stdout:
 
 
 def _console() -> Console:
-    """A console that keeps tables readable when piped (rich would default to 80 columns)."""
-    out = cast("IO[str]", _Stdout())
-    console = Console(file=out)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(file=out, width=160)
-    return console
+    """The console `plan` and `simulate` print their tables on. They wrap every line themselves
+    to 80 columns (peakpilot.wrapping) and print it as is, so the terminal's width changes
+    nothing: the same bytes in a narrow terminal, a wide one and piped."""
+    return Console(file=cast("IO[str]", _Stdout()))
 
 
 def _version(value: bool) -> None:

@@ -6,15 +6,13 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from rich import box
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
+from peakpilot.wrapping import joined, wrap
 from peakplan.replay import Replay, Score
 
 LABELS = {"peakpilot": "PeakPilot", "hpa": "HPA"}
-MAX_WIDTH = 100  # the comparison fits a 100-column terminal
 
 
 def iso(epoch: float) -> str:
@@ -34,20 +32,27 @@ def _ratio(value: float) -> str:
     return f"{value:.3f}" if math.isfinite(value) else "∞"
 
 
-def _row(table: Table, workload: str, controller: str, s: Score, best: dict[str, bool]) -> None:
-    def mark(text: str, key: str) -> str:
-        return f"[green]{text}[/]" if best.get(key) else text
+# The table's rows: one figure of a replay's score each, for PeakPilot and the HPA side by side.
+METRICS = (
+    "replica-hours",
+    "oracle replica-hours",
+    "cost ratio",
+    "unserved %",
+    "overload minutes",
+    "scale changes",
+)
+_BETTER = {"cost ratio": "cost", "unserved %": "unserved", "overload minutes": "overload"}
 
-    table.add_row(
-        workload,
-        LABELS.get(controller, controller),
+
+def _figures(s: Score) -> list[str]:
+    return [
         f"{s.billed_replica_seconds / 3600:,.1f}",
         f"{s.oracle_replica_seconds / 3600:,.1f}",
-        mark(_ratio(s.cost_ratio), "cost"),
-        mark(f"{s.unserved_pct:.4f}", "unserved"),
-        mark(f"{s.overload_minutes:,}", "overload"),
+        _ratio(s.cost_ratio),
+        f"{s.unserved_pct:.4f}",
+        f"{s.overload_minutes:,}",
         f"{s.scale_changes:,}",
-    )
+    ]
 
 
 def _better(a: Score, b: Score) -> dict[str, bool]:
@@ -59,40 +64,52 @@ def _better(a: Score, b: Score) -> dict[str, bool]:
     }
 
 
+def _table(blocks: list[tuple[str, Score, Score]]) -> list[Text]:
+    """Metrics as rows, PeakPilot and the HPA as columns: one block per workload (its name, then
+    its figures indented), so a line's width depends on neither the terminal nor the names.
+    PeakPilot's figures at least as good as the HPA's are green."""
+    columns = [LABELS["peakpilot"], LABELS["hpa"]]
+    figures = [(name, ours, hpa, _figures(ours), _figures(hpa)) for name, ours, hpa in blocks]
+    label = 2 + max(len(m) for m in METRICS)
+    widths = [
+        max(len(LABELS["peakpilot"]), *(len(x) for f in figures for x in f[3])),
+        max(len(LABELS["hpa"]), *(len(x) for f in figures for x in f[4])),
+    ]
+    lines = [
+        Text(
+            " " * label + "".join("  " + c.rjust(w) for c, w in zip(columns, widths, strict=True)),
+            style="bold",
+        )
+    ]
+    for name, ours, hpa, mine, theirs in figures:
+        lines += wrap(Text(name, style="bold"))
+        best = _better(ours, hpa)
+        for metric, a, b in zip(METRICS, mine, theirs, strict=True):
+            row = Text(f"  {metric}".ljust(label) + "  " + a.rjust(widths[0]))
+            if best.get(_BETTER.get(metric, "")):
+                row.stylize("green", len(row) - len(a))
+            row.append("  " + b.rjust(widths[1]))
+            lines.append(row)
+    return lines
+
+
 def print_comparison(
     replay: Replay, policy_name: str, console: Console, plot: str | None = None
 ) -> None:
-    """Per workload and in total, PeakPilot against the HPA; then how PeakPilot sized demand."""
+    """Per workload and in total, PeakPilot against the HPA; then how PeakPilot sized demand.
+
+    Every line is wrapped here to WIDTH (80) columns and printed as is: the same bytes in any
+    terminal and piped."""
     end = replay.start + replay.steps * replay.step
-    width = min(console.width, MAX_WIDTH)
-    console.print(
-        f"[bold]PeakPilot vs HPA (target {replay.baseline_target:g}) on {escape(policy_name)}[/]: "
-        f"{iso(replay.start)} to {iso(end)}, {replay.steps:,} steps of {replay.step:g}s",
-        highlight=False,
-        width=width,
+    lines = wrap(
+        Text(f"PeakPilot vs HPA (target {replay.baseline_target:g}) on {policy_name}", "bold")
     )
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
-    for col in (
-        "workload",
-        "controller",
-        "replica-h",
-        "oracle-h",
-        "cost ratio",
-        "unserved %",
-        "overload min",
-        "changes",
-    ):
-        table.add_column(col, justify="left" if col in ("workload", "controller") else "right")
+    lines += wrap(f"{iso(replay.start)} to {iso(end)}, {replay.steps:,} steps of {replay.step:g}s")
     ours, hpa = replay.controllers["peakpilot"], replay.controllers["hpa"]
-    for name, series in ours.workloads.items():
-        best = _better(series.score, hpa.workloads[name].score)
-        _row(table, escape(name), "peakpilot", series.score, best)
-        _row(table, "", "hpa", hpa.workloads[name].score, {})
-    if len(ours.workloads) > 1:
-        table.add_section()
-        _row(table, "total", "peakpilot", ours.total, _better(ours.total, hpa.total))
-        _row(table, "", "hpa", hpa.total, {})
-    console.print(table, width=width)
+    blocks = [(name, s.score, hpa.workloads[name].score) for name, s in ours.workloads.items()]
+    if len(blocks) > 1:
+        blocks.append(("total", ours.total, hpa.total))
+    lines += _table(blocks)
     for name, series in ours.workloads.items():
         methods = _shares(series.extra.get("forecast_methods", {}), replay.steps)
         by_event: dict[str, int] = {}
@@ -101,24 +118,23 @@ def print_comparison(
             by_event[key] = by_event.get(key, 0) + n
         sized = _shares(by_event, replay.steps)
         surge = int(series.extra.get("surge_steps", 0))
-        console.print(
-            f"{escape(name)}: forecast method {methods or 'none (load unavailable)'}; "
-            f"sized by {sized or '-'}; surge mode {100 * surge / replay.steps:.1f} % of steps",
-            highlight=False,
-            width=width,
+        lines += wrap(
+            f"{name}: forecast method {methods or 'none (load unavailable)'}; "
+            f"sized by {sized or '-'}; surge mode {100 * surge / replay.steps:.1f} % of steps"
         )
     if replay.events:
-        names = ", ".join(escape(n) for n, _, _ in replay.events)
-        console.print(f"calendar events in the window: {names}", highlight=False, width=width)
-    console.print(
-        f"[dim]both controllers see the load {replay.metrics_lag:g}s late; pods are billed from "
-        "their request and serve after their startup; the oracle runs ceil(load / capacity) ready "
-        "pods (at least minReplicas) in every step[/]",
-        highlight=False,
-        width=width,
+        lines += wrap(f"calendar events in the window: {', '.join(n for n, _, _ in replay.events)}")
+    lines += wrap(
+        Text(
+            f"both controllers see the load {replay.metrics_lag:g}s late; pods are billed from "
+            "their request and serve after their startup; the oracle runs ceil(load / capacity) "
+            "ready pods (at least minReplicas) in every step",
+            style="dim",
+        )
     )
     if plot:
-        console.print(f"plot: {escape(plot)}", highlight=False, soft_wrap=True)
+        lines.append(Text(f"plot: {plot}"))
+    console.print(joined(lines), soft_wrap=True)
 
 
 def _shares(counts: dict[str, int], steps: int) -> str:

@@ -7,7 +7,6 @@ json` prints and, compact, what `status.lastPlan` holds; keep its keys stable, a
 from __future__ import annotations
 
 import math
-import textwrap
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from peakpilot.wrapping import WIDTH, joined, wrap
 from peakplan import Binding, Decision, ForecastUse, WorkloadInput, format_amount
 
 
@@ -188,7 +188,6 @@ def _amount(binding: Binding, value: float) -> str:
     return format_amount(binding.constraint, value, grouped=True)
 
 
-MAX_WIDTH = 100  # the plan fits a 100-column terminal: reasons go under their row
 COLUMNS = ("workload", "replicas", "load rps", "sized for", "util", "cost/h")
 
 
@@ -209,6 +208,9 @@ def unavailable_line(note: str, source: str) -> str:
     return note
 
 
+ERROR_LINES = 3  # a missing load's error under its row: at most this many lines
+
+
 def one_line(text: str, width: int) -> str:
     """`text` on one line of at most `width` characters; cut ones point to the full text."""
     text = " ".join(text.split())
@@ -218,10 +220,19 @@ def one_line(text: str, width: int) -> str:
     return text[: max(0, width - len(tail))].rstrip() + tail
 
 
-def _row_texts(
-    decision: Decision, width: int = MAX_WIDTH
-) -> list[tuple[list[str], str, list[tuple[str, str]]]]:
-    """Per workload: the cells, the replicas' style, and the lines under the row (text, style)."""
+def under_row(text: str, style: str = "", most: int | None = None) -> list[Text]:
+    """`text` under a row: indented, wrapped to WIDTH, and when `most` is given on at most that
+    many lines (the last cut, pointing to the full text)."""
+    lines = wrap(Text(" ".join(text.split()), style=style), indent=2)
+    if most is None or len(lines) <= most:
+        return lines
+    kept = lines[: most - 1]
+    rest = " ".join(text.split()[sum(len(line.plain.split()) for line in kept) :])
+    return [*kept, Text("    " + one_line(rest, WIDTH - 4), style=style)]
+
+
+def _row_texts(decision: Decision) -> list[tuple[list[str], str, list[Text]]]:
+    """Per workload: the cells, the replicas' style, and the lines under the row."""
     rows = []
     for d in decision.plan.workloads:
         given = decision.input(d.name)
@@ -237,17 +248,18 @@ def _row_texts(
         cells = [d.name, f"{d.current} {arrow} {d.desired}", load, sized, util]
         cells.append(f"{d.cost_per_hour:,.2f}")
         reason += f" ({', '.join(given.events)})" if given.events else ""
-        under = [(reason, "")]
+        under = under_row(reason)
         if given.load is None and given.note:
-            # One line however long the error (a Prometheus answer); -o json has all of it.
-            under.append((one_line(unavailable_line(given.note, given.source), width - 2), "red"))
+            # A few lines however long the error (a Prometheus answer); -o json has all of it.
+            line = unavailable_line(given.note, given.source)
+            under += under_row(line, "red", most=ERROR_LINES)
         elif given.note:
-            under.append((given.note, "dim"))
+            under += under_row(given.note, "dim")
         if given.forecast is not None:
             f = given.forecast
-            under.append((f"forecast {f.method}; sized by the {f.basis}", "dim"))
+            under += under_row(f"forecast {f.method}; sized by the {f.basis}", "dim")
         if given.surge is not None:
-            under.append((f"surge: {given.surge}", "yellow"))
+            under += under_row(f"surge: {given.surge}", "yellow")
         rows.append((cells, style, under))
     return rows
 
@@ -262,21 +274,19 @@ def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
 def print_decision(decision: Decision, policy_name: str, console: Console) -> None:
     """The plan as a table (each reason under its row), then what binds and what relaxing buys.
 
-    Plain `Text`, never markup: names, reasons and notes may hold `[1m]` (a PromQL range in a
-    Prometheus error), which rich would read as markup and drop or fail on."""
+    Every line is wrapped here to WIDTH (80) columns and printed as is: the same bytes in any
+    terminal and piped. Plain `Text`, or markup with every outside text escaped: names, reasons
+    and notes may hold `[1m]` (a PromQL range in a Prometheus error), which rich would read as
+    markup and drop or fail on."""
     plan = decision.plan
-    width = min(console.width, MAX_WIDTH)
-    rows = _row_texts(decision, width)
+    rows = _row_texts(decision)
     total = ["total", "", "", "", "", f"{plan.cost_per_hour:,.2f}"]
     widths = [
         max(len(cells[i]) for cells in [list(COLUMNS), total, *(r[0] for r in rows)])
         for i in range(len(COLUMNS))
     ]
-    console.print(Text(f"PeakPilot plan for {policy_name} at {iso(decision.at)}"))
-    console.print(Text(_line([c.upper() for c in COLUMNS], widths), style="bold"))
-    # The rows as one Text, printed once: a print per line costs rich about a millisecond, a
-    # second for a policy of 1000 workloads.
-    lines: list[Text] = []
+    lines = wrap(f"PeakPilot plan for {policy_name} at {iso(decision.at)}")
+    lines.append(Text(_line([c.upper() for c in COLUMNS], widths), style="bold"))
     for cells, style, under in rows:
         row = Text(_line(cells, widths))
         if style:
@@ -286,21 +296,14 @@ def print_decision(decision: Decision, policy_name: str, console: Console) -> No
             start = row.plain.index(UNAVAILABLE, widths[0])
             row.stylize("red", start, start + len(UNAVAILABLE))
         lines.append(row)
-        for text, dim in under:
-            wrapped = textwrap.wrap(
-                text, width, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False
-            )
-            lines.extend(Text(piece, style=dim) for piece in wrapped)
-    if lines:
-        console.print(Text("\n").join(lines), soft_wrap=True)
-    console.print(Text(_line(total, widths), style="bold"))
+        lines += under
+    lines.append(Text(_line(total, widths), style="bold"))
     reasons: dict[str, list[str]] = {}
     for given in decision.inputs:
         if given.forecast is not None:
             reasons.setdefault(given.forecast.reason, []).append(given.name)
     for why, names in reasons.items():
-        said = f"[dim]forecast for {escape(', '.join(names))}: {escape(why)}[/]"
-        console.print(said, width=width)
+        lines += wrap(Text(f"forecast for {', '.join(names)}: {' '.join(why.split())}", "dim"))
     s = plan.solver
     gap = f", gap {s.gap:.2%}" if s.gap is not None else ""
     solver = f"solver: {s.solver} {s.status} in {s.seconds * 1000:.1f} ms{gap}"
@@ -308,19 +311,16 @@ def print_decision(decision: Decision, policy_name: str, console: Console) -> No
         solver = "solver: no solve needed (no shared limit binds)"
     if s.used_greedy:
         solver += f" [yellow]- greedy plan used: {escape(s.fallback_reason or '')}[/]"
-    console.print(solver, width=width)
+    lines += _say(solver)
     for b in plan.binding:
         head = "[red]soft[/] " if b.soft else ""
-        console.print(
+        lines += _say(
             f"{head}[bold]binding: {b.constraint}[/] limit {_amount(b, b.limit)}, "
-            f"plan uses {_amount(b, b.used)}, meeting every SLO needs {_amount(b, b.needed)}",
-            width=width,
+            f"plan uses {_amount(b, b.used)}, meeting every SLO needs {_amount(b, b.needed)}"
         )
         if b.squeezed:
             short = escape(", ".join(f"{k} -{v}" for k, v in b.squeezed.items()))
-            console.print(
-                f"  squeezed (replicas below what their load needs): {short}", width=width
-            )
+            lines += _say(f"squeezed (replicas below what their load needs): {short}", indent=2)
         if b.relax is not None:
             r = b.relax
             bought = escape(", ".join(f"{k} {v:+d}" for k, v in r.replicas.items())) or "no change"
@@ -330,10 +330,16 @@ def print_decision(decision: Decision, policy_name: str, console: Console) -> No
                 if late >= 0
                 else f"{-late:,.1f} rps more outside the SLO, on lower-priority workloads"
             )
-            console.print(
-                f"  raising it by {_amount(b, r.amount)} to "
+            lines += _say(
+                f"raising it by {_amount(b, r.amount)} to "
                 f"{_amount(b, r.new_limit)} buys {bought}: {effect}",
-                width=width,
+                indent=2,
             )
     for note in plan.notes:
-        console.print(f"[yellow]note:[/] {escape(note)}", width=width)
+        lines += _say(f"[yellow]note:[/] {escape(note)}")
+    console.print(joined(lines), soft_wrap=True)
+
+
+def _say(markup: str, indent: int = 0) -> list[Text]:
+    """A line of markup (outside texts escaped), wrapped to WIDTH."""
+    return wrap(Text.from_markup(" ".join(markup.split())), indent=indent)

@@ -31,7 +31,7 @@ SUMMARY_KEYS = {
 
 
 def simulate(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}  # a wide terminal: table cells are not wrapped
+    env = {**os.environ, "COLUMNS": "200"}  # a wide terminal (the table is the same in any)
     return subprocess.run(
         [sys.executable, "-m", "peakpilot.cli", "simulate", *map(str, args)],
         cwd=ROOT,
@@ -93,11 +93,22 @@ def test_table_compares_peakpilot_with_the_hpa() -> None:
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "PeakPilot vs HPA (target 0.7) on worldcup-knockout" in out
-    for column in ("replica-h", "oracle-h", "cost ratio", "unserved %", "overload min", "changes"):
-        assert column in out
-    rows = [line.split() for line in out.splitlines()]
-    assert ["web", "PeakPilot"] in [r[:2] for r in rows] and ["HPA"] in [r[:1] for r in rows]
-    assert all(len(line) <= 100 for line in out.splitlines())  # fits a 100-column terminal
+    lines = out.splitlines()
+    assert lines[1] == "1998-07-07T17:00:00Z to 1998-07-07T22:00:00Z, 1,200 steps of 15s"
+    assert lines[2].split() == ["PeakPilot", "HPA"] and lines[3] == "web"
+    # Metrics as rows, PeakPilot's figure then the HPA's (the JSON's, rounded).
+    data = simulate_json()
+    ours, hpa = (data["controllers"][c]["summary"] for c in ("peakpilot", "hpa"))
+    rows = {line[:24].strip(): line[24:].split() for line in lines[4:10]}
+    assert rows == {
+        "replica-hours": [f"{s['billed_replica_seconds'] / 3600:,.1f}" for s in (ours, hpa)],
+        "oracle replica-hours": [f"{s['oracle_replica_seconds'] / 3600:,.1f}" for s in (ours, hpa)],
+        "cost ratio": [f"{s['cost_ratio']:.3f}" for s in (ours, hpa)],
+        "unserved %": [f"{s['unserved_pct']:.4f}" for s in (ours, hpa)],
+        "overload minutes": [f"{s['overload_minutes']:,}" for s in (ours, hpa)],
+        "scale changes": [f"{s['scale_changes']:,}" for s in (ours, hpa)],
+    }
+    assert all(len(line) <= 80 for line in lines)  # fits an 80-column terminal, whatever it is
     assert "web: forecast method reactive" in out
     assert "calendar events in the window: sf-bra-ned" in out
 
