@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Reversible
 
 from peakplan.policy import ScalingRules, StepLimit
 
@@ -87,25 +87,53 @@ def scale_down_limit(
     return max(0, min(current, min(limits) if rules.select == "Max" else max(limits)))
 
 
+def _in_window(
+    recommendations: Iterable[tuple[float, int]], now: float, window: float, ordered: bool
+) -> list[int]:
+    """The recommendations made less than `window` seconds before `now`. `ordered`: they are
+    in time order, so the scan goes newest first and stops at the first one outside (the
+    controller keeps an hour of them; a window reads a few minutes)."""
+    if ordered and isinstance(recommendations, Reversible):
+        inside: list[int] = []
+        for t, r in reversed(recommendations):
+            if not now - t < window:
+                break
+            inside.append(r)
+        return inside
+    return [r for t, r in recommendations if now - t < window]
+
+
 def stabilized_floor(
-    current: int, rules: ScalingRules, recommendations: Iterable[tuple[float, int]], now: float
+    current: int,
+    rules: ScalingRules,
+    recommendations: Iterable[tuple[float, int]],
+    now: float,
+    *,
+    ordered: bool = False,
 ) -> int:
-    """Scale-down stabilisation: not below the highest recommendation in the window."""
+    """Scale-down stabilisation: not below the highest recommendation in the window
+    (`ordered`: `recommendations` are in time order, oldest first)."""
     if rules.window <= 0:  # before the scan: no window, nothing to read
         return 0
-    window = [r for t, r in recommendations if now - t < rules.window]
+    window = _in_window(recommendations, now, rules.window, ordered)
     if not window:
         return 0
     return min(current, max(window))
 
 
 def stabilized_ceiling(
-    current: int, rules: ScalingRules, recommendations: Iterable[tuple[float, int]], now: float
+    current: int,
+    rules: ScalingRules,
+    recommendations: Iterable[tuple[float, int]],
+    now: float,
+    *,
+    ordered: bool = False,
 ) -> int:
-    """Scale-up stabilisation: not above the lowest recommendation in the window."""
+    """Scale-up stabilisation: not above the lowest recommendation in the window
+    (`ordered`: `recommendations` are in time order, oldest first)."""
     if rules.window <= 0:  # before the scan: no window, nothing to read
         return 2**31 - 1
-    window = [r for t, r in recommendations if now - t < rules.window]
+    window = _in_window(recommendations, now, rules.window, ordered)
     if not window:
         return 2**31 - 1
     return max(current, min(window))

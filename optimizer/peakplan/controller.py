@@ -100,11 +100,21 @@ class WorkloadMemory:
     # The replicas last observed (None: never): the count an unreadable target is held at, and
     # the first recommendation on first sight, as the HPA records (recordInitialRecommendation).
     last_current: int | None = None
+    # The recommendations are in time order (appended through `recommend`, none dated before
+    # the last): the stabilisation windows then read only their newest entries, not the hour
+    # kept. Cleared for good by a reconcile dated earlier (a clock step back).
+    in_order: bool = field(default=True, repr=False, compare=False)
 
     def forget_before(self, cutoff: float) -> None:
         for series in (self.changes, self.recommendations):
             while series and series[0][0] < cutoff:
                 series.popleft()
+
+    def recommend(self, at: float, replicas: int) -> None:
+        """Remember what a reconcile at `at` recommends, for later stabilisation windows."""
+        if self.recommendations and self.recommendations[-1][0] > at:
+            self.in_order = False
+        self.recommendations.append((at, replicas))
 
 
 @dataclass
@@ -274,26 +284,32 @@ def _needed(wp: WorkloadPolicy, demand: float) -> int:
 
 
 def _idle(
-    policy: Policy, w: Workload, own_floor: int, mem: WorkloadMemory, now: float, surging: bool
+    policy: Policy,
+    w: Workload,
+    needed: int,
+    own_floor: int,
+    mem: WorkloadMemory,
+    now: float,
+    surging: bool,
 ) -> str | None:
     """Why the idle replicas stay (None: they may go), once what they cost is counted.
 
     Idle: the replicas above what the load needs at the SLO and the floors need (not counting
-    rate limits, windows or budget). They stay while what they have cost since the excess
-    appeared, plus one more interval, is below `behavior.change_cost`: a one-replica dip waits
-    ten minutes (by default), a large drop goes at once, and a slow decline moves in steps. A
-    linear churn term in the objective cannot do this: removing one replica always saves more
-    than a per-replica churn below the price. The count starts over when the replicas change,
-    the excess is gone, or a surge starts.
+    rate limits, windows or budget; `needed`: `needed_replicas(w)`). They stay while what they
+    have cost since the excess appeared, plus one more interval, is below
+    `behavior.change_cost`: a one-replica dip waits ten minutes (by default), a large drop goes
+    at once, and a slow decline moves in steps. A linear churn term in the objective cannot do
+    this: removing one replica always saves more than a per-replica churn below the price. The
+    count starts over when the replicas change, the excess is gone, or a surge starts.
     """
     cost, current = policy.behavior.change_cost, w.current
     idle = 0
     if current > own_floor and not surging:
-        idle = current - max(own_floor, needed_replicas(w))
+        idle = current - max(own_floor, needed)
         # The tolerance: a scale-down moves more than `tolerance` of the replicas or waits, as
         # the HPA's does. Counted against what the windows and rate limits let go (w.lo), or a
         # sliding window would step down a replica or two at every reconcile.
-        movable = current - max(own_floor, needed_replicas(w), w.lo)
+        movable = current - max(own_floor, needed, w.lo)
         if 0 < movable <= policy.behavior.tolerance * current:
             mem.idle_paid, mem.idle_at, mem.idle_current = 0.0, None, current
             return (
@@ -322,7 +338,10 @@ def _idle(
 
 def _workload(
     policy: Policy, wp: WorkloadPolicy, seen: WorkloadObservation, mem: WorkloadMemory, now: float
-) -> tuple[Workload, WorkloadInput, int, Hold | None]:
+) -> tuple[Workload, WorkloadInput, int, Hold | None, int]:
+    """The workload to plan, what it was given, its own floor, its soft floor (None: none),
+    and the replicas its demand needs (`needed_replicas`, computed once: the rules below and
+    the stabilisation windows all read it)."""
     demand, missing_floor, source, note = _demand(policy, wp, seen, mem, now)
     events = active_events(policy.events, wp.startup, now)
     use: ForecastUse | None = None
@@ -349,21 +368,24 @@ def _workload(
     # couple of minutes to catch up with a new load, and following it would add a replica or two
     # at every reconcile. Never lower than the demand, so never less safe.
     banded = use is not None and policy.forecast.method != "reactive"
-    if banded and seen.load is not None and _needed(wp, demand) > current:
+    needed = _needed(wp, demand)
+    if banded and seen.load is not None and needed > current:
         z = surge.z_score(policy.forecast.quantile)
         settled = surge.settled_band(mem.short, policy.surge, z, seen.load, policy.interval)
         if settled > demand and use is not None:
             demand, use = settled, replace(use, band=settled, basis="band")
+            needed = _needed(wp, demand)
     floor, floor_event = event_floor(events, wp.name)
 
     rules = policy.behavior
     surging = mem.short.in_surge
     up_cap = scale_up_limit(current, rules.up, mem.changes, now)
+    recs, ordered = mem.recommendations, mem.in_order
     if not surging:  # a surge is not stabilised upward: it scales up as fast as the limits allow
-        up_cap = min(up_cap, stabilized_ceiling(current, rules.up, mem.recommendations, now))
+        up_cap = min(up_cap, stabilized_ceiling(current, rules.up, recs, now, ordered=ordered))
     down_floor = max(
         scale_down_limit(current, rules.down, mem.changes, now),
-        stabilized_floor(current, rules.down, mem.recommendations, now),
+        stabilized_floor(current, rules.down, recs, now, ordered=ordered),
     )
     hi, ceiling_reason = wp.max_replicas, "maxReplicas"
     if up_cap < hi:
@@ -412,10 +434,10 @@ def _workload(
     own_floor = min(max(wp.min_replicas, floor, missing_floor), wp.max_replicas)
     hold: Hold | None = None
     if seen.hold is None:  # a surge holds everything (and restarts the idle count)
-        idle = _idle(policy, workload, own_floor, mem, now, surging)
+        idle = _idle(policy, workload, needed, own_floor, mem, now, surging)
         kept = SURGE_FLOOR if surging else idle
         hold = Hold(current, kept) if kept is not None else None
-        step = _up_step(policy.behavior.tolerance, workload)
+        step = _up_step(policy.behavior.tolerance, workload, needed)
         if step is not None and (hold is None or step.keep > hold.keep):
             hold = step
     given = WorkloadInput(
@@ -428,7 +450,7 @@ def _workload(
         use,
         mem.short.surge_reason if surging else None,
     )
-    return workload, given, own_floor, hold
+    return workload, given, own_floor, hold, needed
 
 
 SURGE_FLOOR = "current replicas (surge: no scale-down until calm)"
@@ -442,11 +464,10 @@ class Hold:
     why: str
 
 
-def _up_step(tolerance: float, w: Workload) -> Hold | None:
+def _up_step(tolerance: float, w: Workload, needed: int) -> Hold | None:
     """A scale-up adds at least half the tolerance (5 % by default): on a ramp the replicas
     follow the load in a few steps instead of one replica per reconcile. Never above the
-    ceiling (maxReplicas, the scale-up rate limit)."""
-    needed = needed_replicas(w)
+    ceiling (maxReplicas, the scale-up rate limit). `needed`: `needed_replicas(w)`."""
     if tolerance <= 0 or needed <= w.current:
         return None
     step = min(math.ceil(w.current * (1 + tolerance / 2) - 1e-9), w.hi)
@@ -510,6 +531,7 @@ def decide(
     inputs: list[WorkloadInput] = []
     floors: list[int] = []
     holds: list[Hold | None] = []
+    needs: list[int] = []
     held: set[str] = set()
     left_out: dict[str, str] = {}
     for wp in policy.workloads:
@@ -536,13 +558,14 @@ def decide(
             # On first sight the current count is the first recommendation, as the HPA records
             # it: a new or restarted controller honours the scale-down stabilisation window
             # instead of acting on one reading.
-            mem.recommendations.append((now, seen.current))
+            mem.recommend(now, seen.current)
         mem.last_current = seen.current
-        workload, given, own_floor, hold = _workload(policy, wp, seen, mem, now)
+        workload, given, own_floor, hold, needed = _workload(policy, wp, seen, mem, now)
         workloads.append(workload)
         inputs.append(given)
         floors.append(own_floor)
         holds.append(hold)
+        needs.append(needed)
 
     # The stabilisation windows remember what this reconcile recommends before rate limits. With
     # a shared limit that binds, that is the joint plan without behaviour bounds, not each
@@ -561,13 +584,13 @@ def decide(
         result = plan(Problem(tuple(_hold(workloads, holds, shares)), policy.budget), options)
     workloads = _hold(workloads, holds, shares)
 
-    for i, (w, own_floor) in enumerate(zip(workloads, floors, strict=True)):
+    for i, (w, own_floor, needed) in enumerate(zip(workloads, floors, needs, strict=True)):
         mem = memory.of(w.name)
         wp = policy.workload(w.name)
-        recommendation = min(max(needed_replicas(w), own_floor), wp.max_replicas)
+        recommendation = min(max(needed, own_floor), wp.max_replicas)
         if shares is not None:
             recommendation = min(recommendation, shares[i])
-        mem.recommendations.append((now, recommendation))
+        mem.recommend(now, recommendation)
     changes = tuple(
         Change(d.name, now, d.current, d.desired)
         for d in result.workloads

@@ -165,6 +165,25 @@ def test_stabilized_ceiling(case: Window) -> None:
     assert stabilized_ceiling(case.current, rules_, recs, NOW) == case.expected
 
 
+@given(
+    times=st.lists(st.integers(0, 400), max_size=40),
+    window=st.integers(0, 400),
+    now=st.integers(0, 500),
+    current=st.integers(0, 30),
+)
+def test_the_ordered_scan_reads_the_same_window(
+    times: list[int], window: int, now: int, current: int
+) -> None:
+    """In time order, the windows scan newest first and stop at the first entry outside: the
+    same answers as the full scan (the controller keeps an hour; a window reads minutes)."""
+    recs = [(float(t), (t * 7) % 23) for t in sorted(times)]
+    rules_ = ScalingRules(float(window), "Max", ())
+    for fn in (stabilized_floor, stabilized_ceiling):
+        assert fn(current, rules_, recs, float(now), ordered=True) == fn(
+            current, rules_, recs, float(now)
+        )
+
+
 # ----------------------------------------------------------------------------------------------
 # Equivalence with the HPA's normalisation for one workload.
 

@@ -313,6 +313,22 @@ def test_decide_updates_memory_in_place_so_copies_ask_what_if() -> None:
     assert len(memory.of("web").recommendations) == 2
 
 
+def test_a_reconcile_dated_earlier_makes_the_windows_read_every_recommendation() -> None:
+    # The windows read the newest recommendations only while they are in time order.
+    policy = _policy(behavior=Behavior(change_cost=0, tolerance=0))
+    memory = Memory()
+    decide(policy, Observation(0, {"web": WorkloadObservation(4, 400.0)}), memory)
+    decide(policy, Observation(100, {"web": WorkloadObservation(4, 1600.0)}), memory)
+    assert memory.of("web").in_order
+    decide(policy, Observation(50, {"web": WorkloadObservation(4, 400.0)}), memory)
+    assert not memory.of("web").in_order
+    # At 360 the one at 50 is out of the 300 s window but the one at 100, older in the deque's
+    # order, is in: its recommendation still holds the scale-down.
+    high = max(r for t, r in memory.of("web").recommendations if t == 100)
+    desired = decide(policy, Observation(360, {"web": WorkloadObservation(high, 1.0)}), memory)
+    assert desired.plan.desired == {"web": high}
+
+
 def test_a_workload_without_observation_is_an_error() -> None:
     with pytest.raises(KeyError, match="no observation for workload web"):
         decide(_policy(), Observation(0, {}), Memory())
