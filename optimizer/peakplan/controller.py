@@ -577,12 +577,14 @@ def decide(
     shares: list[int] | None = None
     if policy.budget.limits():
         shares = _joint_shares(policy, workloads, floors, options)
-    result = plan(Problem(tuple(_hold(workloads, holds, shares)), policy.budget), options)
+    bounded = _hold(workloads, holds, shares)
+    result = plan(Problem(tuple(bounded), policy.budget), options)
     if shares is None and result.binding and any(h is not None for h in holds):
         # The held replicas are what makes the limit bind: they yield to the joint plan.
         shares = [d.desired for d in _joint_plan(policy, workloads, floors, options).workloads]
-        result = plan(Problem(tuple(_hold(workloads, holds, shares)), policy.budget), options)
-    workloads = _hold(workloads, holds, shares)
+        bounded = _hold(workloads, holds, shares)
+        result = plan(Problem(tuple(bounded), policy.budget), options)
+    workloads = bounded
 
     for i, (w, own_floor, needed) in enumerate(zip(workloads, floors, needs, strict=True)):
         mem = memory.of(w.name)

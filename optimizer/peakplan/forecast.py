@@ -218,6 +218,10 @@ class Forecaster:
     ) -> None:
         self.config = config or ForecastConfig()
         self.state = state or ForecasterState.for_config(self.config)
+        # The gate's last answer and what it was computed from (`_choose`): the scores change
+        # once a scoring bucket, the reasons' text would otherwise be rebuilt at every predict.
+        self._gate: tuple[tuple[object, ...], tuple[Model, str]] | None = None
+        self._scored: tuple[tuple[object, ...], dict[str, float]] | None = None
         if self.state.daily.period * self.config.season_bucket != DAY:
             raise ValueError("the state was built for another season_bucket than the config's")
 
@@ -270,6 +274,15 @@ class Forecaster:
 
     def method_scores(self) -> dict[str, float]:
         """WAPE per method at the scored horizon (seasonal: the better cycle), once scored."""
+        # The scores change once a scoring bucket: the last answer is reused (as a new dict)
+        # while the values it was computed from are the same.
+        scores = self.state.scores
+        key = tuple(_score_key(scores[m]) for m in MODELS)
+        if self._scored is None or self._scored[0] != key:
+            self._scored = (key, self._method_scores())
+        return dict(self._scored[1])
+
+    def _method_scores(self) -> dict[str, float]:
         out: dict[str, float] = {}
         for model in MODELS:
             score = self.state.scores[model]
@@ -284,18 +297,32 @@ class Forecaster:
     def _choose(self) -> tuple[Model, str]:
         """The model with the lowest paired error that passes the gate, and why."""
         cfg = self.config
-        best: Model = "reactive"
-        best_ratio = 1.0 - cfg.margin
         waiting: list[str] = []
         ready: list[Model] = []
         for model in CANDIDATES:
-            not_ready = self._not_ready(model)
-            score = self.state.scores[model]
+            # A week of history is rare; do not clutter reasons (nor spell out why not).
+            not_ready = self._not_ready(model, explain=model != "weekly")
             if not_ready:
-                if model != "weekly":  # a week of history is rare; do not clutter reasons
+                if model != "weekly":
                     waiting.append(not_ready)
                 continue
             ready.append(model)
+        # Everything the answer below reads: the same inputs give the same answer and text.
+        scores = self.state.scores
+        key = (cfg, tuple(ready), tuple(waiting), *(_score_key(scores[m]) for m in CANDIDATES))
+        if self._gate is not None and self._gate[0] == key:
+            return self._gate[1]
+        answer = self._gated(ready, waiting)
+        self._gate = (key, answer)
+        return answer
+
+    def _gated(self, ready: list[Model], waiting: list[str]) -> tuple[Model, str]:
+        """`_choose`'s answer from the models that may be used and why the others wait."""
+        cfg = self.config
+        best: Model = "reactive"
+        best_ratio = 1.0 - cfg.margin
+        for model in ready:
+            score = self.state.scores[model]
             if score.ratio <= best_ratio:
                 best, best_ratio = model, score.ratio
         if best != "reactive":
@@ -330,17 +357,22 @@ class Forecaster:
         scored = f": {_pct(score.wape)} error" if score.n else ", not scored yet"
         return model, f"{_label(model)} ({asked}){scored}"
 
-    def _not_ready(self, model: Model) -> str:
-        """Why `model` may not be used yet ("" when it may)."""
+    def _not_ready(self, model: Model, explain: bool = True) -> str:
+        """Why `model` may not be used yet ("" when it may; `explain` False: "not ready", the
+        reason's text left unformatted)."""
         s, cfg = self.state, self.config
         if model in ("daily", "weekly"):
             cycle = DAY if model == "daily" else WEEK
             seasonal = s.daily if model == "daily" else s.weekly
             have = (s.last_time or 0.0) - (s.first_time if s.first_time is not None else 0.0)
             if have < cycle or seasonal.seen < cfg.coverage * seasonal.period:
+                if not explain:
+                    return "not ready"
                 return f"{_label(model)} needs a full cycle of history (have {have / 3600:.1f} h)"
         score = s.scores[model]
         if score.n < cfg.min_scored:
+            if not explain:
+                return "not ready"
             return f"{_label(model)} has {score.n}/{cfg.min_scored} scored forecasts"
         return ""
 
@@ -437,6 +469,10 @@ class Forecaster:
             if value is not None and seasonal.seen >= cfg.coverage * seasonal.period:
                 predictions[model] = value
         s.pending.append(Pending(target, predictions))
+
+
+def _score_key(score: ErrorScore) -> tuple[int, float, float, float, float]:
+    return (score.n, score.error, score.reactive_error, score.level_error, score.truth)
 
 
 def _add(bucket: Bucket, value: float) -> None:
