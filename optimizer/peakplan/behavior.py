@@ -14,7 +14,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Reversible
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from itertools import islice
 
 from peakplan.policy import ScalingRules, StepLimit
 
@@ -91,15 +93,12 @@ def _in_window(
     recommendations: Iterable[tuple[float, int]], now: float, window: float, ordered: bool
 ) -> list[int]:
     """The recommendations made less than `window` seconds before `now`. `ordered`: they are
-    in time order, so the scan goes newest first and stops at the first one outside (the
-    controller keeps an hour of them; a window reads a few minutes)."""
-    if ordered and isinstance(recommendations, Reversible):
-        inside: list[int] = []
-        for t, r in reversed(recommendations):
-            if not now - t < window:
-                break
-            inside.append(r)
-        return inside
+    in time order, so only those inside are read (the controller keeps an hour of them; a
+    window reads a few minutes)."""
+    if ordered and isinstance(recommendations, Sequence):
+        # The first one inside: now - t < window grows with t, so a bisection finds it.
+        first = bisect_right(recommendations, -window, key=lambda e: -(now - e[0]))
+        return [r for _, r in islice(recommendations, first, None)]
     return [r for t, r in recommendations if now - t < window]
 
 
