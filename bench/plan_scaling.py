@@ -3,12 +3,14 @@
 For N workloads (realistic random instances: demand, capacity, prices, priorities, 20 % latency
 SLOs, current replicas, HPA-style behaviour limits folded into the bounds) it prints a markdown
 table of median-of-3 seconds for each phase, the whole `plan()` call with its explanation, the
-gap of the solver's and of the greedy's plan to the LP bound, and the same model built and solved
-with highspy alone (the arrays handed over and solved, no bookkeeping) as the floor.
+gap of the solver's and of the greedy's plan to the LP bound, and the same program built as plain
+arrays and solved with highspy (bench/ilp_arrays.py, the path PeakPilot used before its model went
+back to PuLP), build + solve and the whole plan() call, for the ratios PuLP / arrays.
 
     python bench/plan_scaling.py            # N = 10, 50, 200, 1000, 5000
     python bench/plan_scaling.py --quick    # N = 10, 50, 200
     python bench/plan_scaling.py --wide     # bounds without behaviour limits: long curves
+    python bench/plan_scaling.py --sizes 1000
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
 
+from ilp_arrays import ArrayIlpModel
 from peakplan import Budget, LatencySLO, Problem, SolveOptions, UtilizationSLO, Workload, plan
+from peakplan import planner as planner_module
 from peakplan.curves import build_curve, slo_weight
 from peakplan.greedy import greedy_counts
-from peakplan.ilp import IlpModel, _solve_highs
+from peakplan.ilp import IlpModel
 from peakplan.planner import _soft_penalties, objective_value
 from peakplan.problem import usage
 
@@ -95,18 +99,14 @@ def median_seconds[T](work: Callable[[], T], repeat: int) -> tuple[float, T]:
     return statistics.median(times), result
 
 
-def highspy_solve(model: IlpModel, start: Sequence[int]) -> tuple[float, float]:
-    """The model's arrays handed to highspy and solved, nothing else: (objective, seconds).
-
-    Since the HiGHS path builds these arrays itself (no PuLP), this is the solve column without
-    the model's own bookkeeping (locks, deadline, reading the counts back): the floor.
-    """
-    warm = model.warm_start(start)
-    started = time.perf_counter()
-    answer = _solve_highs(model.program, model.constant, 3.0, GAP, True, warm)
-    seconds = time.perf_counter() - started
-    assert answer.objective is not None
-    return answer.objective + model.offset, seconds
+def plan_on_arrays(problem: Problem) -> float:
+    """plan() with its integer programs built as arrays and solved by highspy: its objective."""
+    original = planner_module.IlpModel
+    planner_module.IlpModel = ArrayIlpModel  # type: ignore[misc,assignment]
+    try:
+        return plan(problem, SolveOptions()).objective
+    finally:
+        planner_module.IlpModel = original  # type: ignore[misc]
 
 
 @dataclass
@@ -122,8 +122,10 @@ class Row:
     status: str
     gap_lp: float
     greedy_gap_lp: float
-    highspy: float
+    arrays: float
     ratio: float
+    plan_arrays: float
+    plan_ratio: float
     fallback: str
     binding: str
 
@@ -151,8 +153,13 @@ def measure(n: int, repeat: int, seed: int, wide: bool) -> Row:
 
     bound = lp.best_bound
     exact = value(result.counts)
-    _, floor_value = median_seconds(lambda: highspy_solve(model, greedy), repeat)
-    assert math.isclose(floor_value[0], exact, rel_tol=10 * GAP)
+    arrays_build_s, arrays = median_seconds(
+        lambda: ArrayIlpModel(curves, limits.given, limits.soft), repeat
+    )
+    arrays_solve_s, other = median_seconds(lambda: arrays.solve(greedy, gap=GAP), repeat)
+    assert other.counts == result.counts, "PuLP and the arrays disagree"
+    plan_arrays_s, other_objective = median_seconds(lambda: plan_on_arrays(problem), repeat)
+    assert other_objective == full.objective, "plan() differs on the arrays"
     assert full.objective <= value(greedy) + 1e-9 * abs(value(greedy)), "worse than greedy"
     return Row(
         n=n,
@@ -166,8 +173,10 @@ def measure(n: int, repeat: int, seed: int, wide: bool) -> Row:
         status=full.solver.status,
         gap_lp=(exact - bound) / abs(exact),
         greedy_gap_lp=(value(greedy) - bound) / abs(exact),
-        highspy=floor_value[1],
-        ratio=(build_s + solve_s) / floor_value[1],
+        arrays=arrays_build_s + arrays_solve_s,
+        ratio=(build_s + solve_s) / (arrays_build_s + arrays_solve_s),
+        plan_arrays=plan_arrays_s,
+        plan_ratio=plan_s / plan_arrays_s,
         fallback="greedy" if full.solver.used_greedy else "-",
         binding=",".join(b.constraint + (" (soft)" if b.soft else "") for b in full.binding),
     )
@@ -176,14 +185,16 @@ def measure(n: int, repeat: int, seed: int, wide: bool) -> Row:
 def table(rows: Sequence[Row]) -> str:
     head = (
         "| N | cols | rows | curves s | greedy s | build s | solve s | plan() s | status "
-        "| gap to LP | greedy gap | highspy s | model/highspy | fallback | binding |"
+        "| gap to LP | greedy gap | arrays s | PuLP/arrays | plan() arrays s | plan() PuLP/arrays "
+        "| fallback | binding |"
     )
-    lines = [head, "|" + "---|" * 15]
+    lines = [head, "|" + "---|" * 17]
     for r in rows:
         lines.append(
             f"| {r.n} | {r.columns} | {r.rows} | {r.curves:.3f} | {r.greedy:.3f} | {r.build:.3f} "
             f"| {r.solve:.3f} | {r.plan_total:.3f} | {r.status} | {r.gap_lp:.1e} "
-            f"| {r.greedy_gap_lp:.1e} | {r.highspy:.3f} | {r.ratio:.2f} | {r.fallback} "
+            f"| {r.greedy_gap_lp:.1e} | {r.arrays:.3f} | {r.ratio:.2f} | {r.plan_arrays:.3f} "
+            f"| {r.plan_ratio:.2f} | {r.fallback} "
             f"| {r.binding} |"
         )
     return "\n".join(lines)
@@ -197,13 +208,16 @@ def main() -> None:
     parser.add_argument(
         "--wide", action="store_true", help="bounds are min/max replicas only (no behaviour limits)"
     )
+    parser.add_argument("--sizes", type=int, nargs="+", help="these N instead")
     args = parser.parse_args()
     sizes = [10, 50, 200] if args.quick else [10, 50, 200, 1000, 5000]
+    sizes = args.sizes or sizes
     rows = [measure(n, args.repeat, args.seed, args.wide) for n in sizes]
     print(table(rows))
     print(
         f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, highspy {version('highspy')}; "
+        f"Python {platform.python_version()}, PuLP {version('pulp')}, "
+        f"highspy {version('highspy')}; "
         f"median of {args.repeat}; gaps relative to the solver's objective."
     )
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import math
 import random
+import re
 import resource
 import statistics
 import subprocess
@@ -201,10 +202,14 @@ def run_operator(r: Rig, proxy: RecordingProxy, name: str, rounds: int) -> dict[
             print(process.log_tail(40), file=sys.stderr)
 
 
-def plan_process(group: list[App], repeats: int = 5) -> list[tuple[float, float]]:
-    """`peakpilot plan POLICY --metrics SNAPSHOT` as a whole process: (wall, CPU) seconds per
-    run. On a shared machine the CPU time (user + system) is what the process itself needs;
-    the wall time adds the waits for a core."""
+def plan_process(
+    group: list[App], repeats: int = 5, layers: tuple[str, ...] = ("pulp",)
+) -> dict[str, list[tuple[float, float, float]]]:
+    """`peakpilot plan POLICY --metrics SNAPSHOT` as a whole process: (wall, CPU, decide() CPU)
+    seconds per run, per model layer ("pulp": as shipped; "arrays": the integer programs as
+    arrays handed to highspy, bench/ilp_arrays.py), the layers alternating run by run. On a
+    shared machine the CPU time (user + system) is what the process itself needs; the wall time
+    adds the waits for a core."""
     folder = Path(tempfile.mkdtemp(prefix="peakpilot-plan-"))
     doc = manifest(group, "http://prometheus.monitoring:9090", 15)
     for w, a in zip(doc["spec"]["workloads"], group, strict=True):
@@ -217,30 +222,31 @@ def plan_process(group: list[App], repeats: int = 5) -> list[tuple[float, float]
         },
     }
     (folder / "metrics.yaml").write_text(yaml.safe_dump(snapshot))
-    exe = Path(sys.executable).with_name("peakpilot")
-    times = []
+    runner = [sys.executable, str(REPO / "bench" / "ilp_arrays.py")]
+    commands = {"pulp": [*runner, "--pulp"], "arrays": runner}
+    args = ["plan", str(folder / "policy.yaml"), "--metrics", str(folder / "metrics.yaml")]
+    times: dict[str, list[tuple[float, float, float]]] = {layer: [] for layer in layers}
+    outputs: dict[str, str] = {}
     for _ in range(repeats):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.monotonic()
-        done = subprocess.run(
-            [
-                str(exe),
-                "plan",
-                str(folder / "policy.yaml"),
-                "--metrics",
-                str(folder / "metrics.yaml"),
-            ],
-            capture_output=True,
-            text=True,
-        )
-        wall = time.monotonic() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-        times.append((wall, cpu))
-        if done.returncode != 0:
-            raise SystemExit(f"peakpilot plan failed ({done.returncode}): {done.stderr[-2000:]}")
-        binding = "binds" in done.stdout or "Binding" in done.stdout or "budget" in done.stdout
+        for layer in layers:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            started = time.monotonic()
+            done = subprocess.run([*commands[layer], *args], capture_output=True, text=True)
+            wall = time.monotonic() - started
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+            if done.returncode != 0:
+                raise SystemExit(
+                    f"peakpilot plan failed ({done.returncode}): {done.stderr[-2000:]}"
+                )
+            decide = float(done.stderr.split("decide cpu=")[1].split()[0])
+            times[layer].append((wall, cpu, decide))
+            # The solver's own time is printed and varies; everything else must be the same.
+            outputs[layer] = re.sub(r"\d+\.\d+ ?m?s\b", "T", done.stdout)
+    binding = any(word in outputs[layers[0]] for word in ("binds", "Binding", "budget"))
     print(f"plan output mentions the budget: {binding}", file=sys.stderr)
+    if len(set(outputs.values())) > 1:
+        raise SystemExit("the layers printed different plans")
     return times
 
 
@@ -253,10 +259,17 @@ def main() -> None:
     parser.add_argument("--history-step", type=float, default=900.0, help="backfill step, s")
     parser.add_argument("--skip-plan", action="store_true")
     parser.add_argument("--only-plan", action="store_true", help="only `peakpilot plan`")
+    parser.add_argument(
+        "--arrays",
+        action="store_true",
+        help="time `peakpilot plan` on the array path too (bench/ilp_arrays.py), alternating",
+    )
+    parser.add_argument("--plan-runs", type=int, default=5)
     args = parser.parse_args()
 
     group = apps(args.workloads)
-    plan_times = [] if args.skip_plan else plan_process(group)
+    layers = ("pulp", "arrays") if args.arrays else ("pulp",)
+    plan_times = {} if args.skip_plan else plan_process(group, args.plan_runs, layers)
     starts = [] if args.only_plan else run_rig(group, args)
     report(args, starts, plan_times)
 
@@ -276,7 +289,9 @@ def run_rig(group: list[App], args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def report(
-    args: argparse.Namespace, starts: list[dict[str, Any]], plan_times: list[tuple[float, float]]
+    args: argparse.Namespace,
+    starts: list[dict[str, Any]],
+    plan_times: dict[str, list[tuple[float, float, float]]],
 ) -> None:
     print(
         f"\nOne policy of {args.workloads} workloads, {args.interval:g} s interval, "
@@ -293,12 +308,23 @@ def report(
             f"{s['first_queries']} | {s['warmed']} | {statistics.median(s['walls']):.2f} / "
             f"{max(s['walls']):.2f} | {max(s['queries'])} | {s['rss']:.0f} / {s['hwm']:.0f} |"
         )
-    if plan_times:
+    medians: dict[str, tuple[float, float, float]] = {}
+    for layer, runs in plan_times.items():
+        medians[layer] = (
+            statistics.median(w for w, _, _ in runs),
+            statistics.median(c for _, c, _ in runs),
+            statistics.median(d for _, _, d in runs),
+        )
         print(
-            f"\n`peakpilot plan` (whole process, {args.workloads} workloads, binding budget), "
-            f"wall / CPU s per run: {', '.join(f'{w:.2f} / {c:.2f}' for w, c in plan_times)}; "
-            f"median {statistics.median(w for w, _ in plan_times):.2f} / "
-            f"{statistics.median(c for _, c in plan_times):.2f}"
+            f"\n`peakpilot plan` ({layer} model, whole process, {args.workloads} workloads, "
+            f"binding budget), wall / CPU / decide() CPU s per run: "
+            f"{', '.join(f'{w:.2f} / {c:.2f} / {d:.3f}' for w, c, d in runs)}; "
+            f"median {' / '.join(f'{m:.3f}' for m in medians[layer])}"
+        )
+    if "arrays" in medians and "pulp" in medians:
+        ratios = [p / a for p, a in zip(medians["pulp"], medians["arrays"], strict=True)]
+        print(
+            "PuLP / arrays, medians: wall {:.2f}, CPU {:.2f}, decide() CPU {:.2f}".format(*ratios)
         )
     print(f"\n{_environment()}")
 

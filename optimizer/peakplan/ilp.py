@@ -1,4 +1,5 @@
-"""The integer program, solved by HiGHS through highspy (default) or by CBC through PuLP.
+"""The integer program, built with PuLP and solved by HiGHS (default, PuLP's highspy interface) or
+CBC (PuLP's COIN_CMD).
 
 Per workload, one of two exact forms:
 - envelope: the candidates are split into convex runs (a convex curve is one run). One run: an
@@ -12,10 +13,13 @@ over the counts; a soft limit gets a penalised slack variable for the overrun be
 floors force (that part is the same in every plan: it is added to the objective after the solve, so
 the huge penalty does not swamp the relative gap).
 
-The program is kept as plain arrays (columns with bounds, integrality and costs; rows with bounds
-and terms) and handed to HiGHS as arrays. PuLP, which costs about 0.25 s to import and as much
-again to build, hand over and read back a 1000-workload model, is imported only when CBC is asked
-for (bench/thousand.py, docs/BENCHMARKS.md).
+The model is a pulp.LpProblem whichever solver runs; a workload's rows are expressions made from
+lists of terms (LpAffineExpression.from_list), the long limit rows and the objective with
+lpSum_vars_coefs. PuLP is imported only when a model is built, i.e. when a shared
+limit binds: importing it costs ~0.07-0.1 s of CPU after PeakPilot's own imports (its solver-log
+parsers), and building, handing over and reading back a 1000-workload model ~0.02 s more than the
+same program as plain arrays (bench/ilp_arrays.py; docs/BENCHMARKS.md, "PuLP against the array
+path").
 """
 
 from __future__ import annotations
@@ -29,18 +33,20 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from peakplan.curves import Curve
 from peakplan.problem import usage
+
+if TYPE_CHECKING:
+    import pulp
 
 Formulation = Literal["auto", "envelope", "choice"]
 SolverName = Literal["highs", "cbc"]
 # Seconds kept back from the deadline for handing the model to the solver and reading the answer
 # back, which its own clock does not count: measured ~1e-5 s per column and row.
 HANDOVER_FIXED, HANDOVER_PER_ITEM = 0.02, 1e-5
-PRESOLVE_BELOW = 1000  # columns: see _highs_options
-INF = math.inf
+PRESOLVE_BELOW = 1000  # columns: see _solver
 
 
 @dataclass(frozen=True)
@@ -58,14 +64,17 @@ class IlpResult:
 
 @dataclass
 class _Piece:
-    """A convex run of one curve: its selector (None when it is the only run) and variables,
-    as column indices."""
+    """A convex run of one curve: its selector (None when it is the only run) and variables."""
 
     first: int  # candidate count range
     last: int
-    select: int | None  # binary column, or None
-    count: int | None  # integer count column, or None for a single count
-    cost: int | None  # epigraph column, or None for a single count
+    select: pulp.LpVariable | None  # binary, or None
+    count: pulp.LpVariable | None  # integer count, or None for a single count
+    cost: pulp.LpVariable | None  # epigraph variable, or None for a single count
+
+
+def _value(variable: pulp.LpVariable | None) -> float:
+    return (variable.value() or 0.0) if variable is not None else 0.0
 
 
 @dataclass
@@ -73,61 +82,22 @@ class _Workload:
     curve: Curve
     pieces: list[_Piece] = field(default_factory=list)
 
-    def read(self, values: Sequence[float]) -> int:
+    def read(self) -> int:
         if len(self.pieces) == 1 and self.pieces[0].select is None:
             piece = self.pieces[0]
-            return piece.first if piece.count is None else round(values[piece.count])
-        piece = max(self.pieces, key=lambda p: values[p.select] if p.select is not None else 0.0)
-        return piece.first if piece.count is None else round(values[piece.count])
+        else:
+            piece = max(self.pieces, key=lambda p: _value(p.select))
+        return piece.first if piece.count is None else round(_value(piece.count))
 
-    def warm(self, n: int, values: list[float]) -> None:
-        """Set every column to the values that put this workload at count n."""
+    def warm(self, n: int) -> None:
+        """Give every variable the value that puts this workload at count n."""
         for p in self.pieces:
             inside = p.first <= n <= p.last
             if p.select is not None:
-                values[p.select] = 1.0 if inside else 0.0
+                p.select.setInitialValue(1.0 if inside else 0.0, check=False)
             if p.count is not None and p.cost is not None:
-                values[p.count] = float(n) if inside else 0.0
-                values[p.cost] = self.curve.total(n) if inside else 0.0
-
-
-@dataclass
-class _Row:
-    lower: float
-    upper: float
-    columns: list[int]
-    coefficients: list[float]
-
-
-class _Program:
-    """Columns and rows of a minimisation, as arrays a solver takes."""
-
-    def __init__(self) -> None:
-        self.lower: list[float] = []
-        self.upper: list[float] = []
-        self.integer: list[bool] = []
-        self.cost: list[float] = []
-        self.rows: list[_Row] = []
-
-    def column(self, lower: float, upper: float, integer: bool = False) -> int:
-        self.lower.append(lower)
-        self.upper.append(upper)
-        self.integer.append(integer)
-        self.cost.append(0.0)
-        return len(self.lower) - 1
-
-    def row(self, lower: float, upper: float, terms: Sequence[tuple[int, float]]) -> int:
-        self.rows.append(_Row(lower, upper, [j for j, _ in terms], [c for _, c in terms]))
-        return len(self.rows) - 1
-
-
-@dataclass(frozen=True)
-class _Answer:
-    status: str
-    has_solution: bool
-    objective: float | None  # with the constant
-    best_bound: float | None  # a MIP's proven bound (with the constant), or the LP's value
-    values: list[float] | None
+                p.count.setInitialValue(float(n) if inside else 0.0, check=False)
+                p.cost.setInitialValue(self.curve.total(n) if inside else 0.0, check=False)
 
 
 _banner_lock = threading.Lock()
@@ -170,178 +140,49 @@ def _swallow_highs_banner() -> None:
                 os.close(fd)
 
 
-# HiGHS model statuses by name, as IlpResult.status says them.
-_HIGHS_STATUS = {
-    "kOptimal": "optimal",
-    "kTimeLimit": "time-limit",
-    "kObjectiveBound": "gap-limit",
-    "kObjectiveTarget": "gap-limit",
-    "kInfeasible": "infeasible",
-    "kUnbounded": "unbounded",
-    "kUnboundedOrInfeasible": "infeasible",
-    "kNotset": "not-solved",
-    "kModelEmpty": "not-solved",
-    "kInterrupt": "interrupted",
-    "kIterationLimit": "iteration-limit",
-    "kSolutionLimit": "solution-limit",
-    "kMemoryLimit": "memory-limit",
-}
-# Statuses of a solve stopped before it proved optimality: its incumbent, if any, is usable.
-_STOPPED_EARLY = {
-    "kObjectiveBound",
-    "kObjectiveTarget",
-    "kInterrupt",
-    "kTimeLimit",
-    "kIterationLimit",
-    "kSolutionLimit",
-    "kMemoryLimit",
-}
-
-
-def _highs_options(time_limit: float, gap: float, size: int) -> list[tuple[str, Any]]:
-    # HiGHS' MIP presolve halves the median solve of small models but measured slower than
-    # the whole rest of the solve on large ones, whose root LP is nearly integral anyway.
-    return [
-        ("output_flag", False),
-        ("threads", 1),
-        ("presolve", "on" if size < PRESOLVE_BELOW else "off"),
-        ("mip_rel_gap", gap),
-        ("time_limit", max(time_limit, 1e-3)),
-    ]
-
-
-def _solve_highs(
-    program: _Program,
-    constant: float,
+def _solver(
+    name: SolverName,
     time_limit: float,
     gap: float,
+    cbc_path: str | None,
     mip: bool,
-    warm: Sequence[float] | None,
-) -> _Answer:
-    import highspy
-    import numpy as np
-
-    _swallow_highs_banner()
-    n = len(program.lower)
-    h = highspy.Highs()  # type: ignore[no-untyped-call]
-    for option, setting in _highs_options(time_limit, gap, n):
-        h.setOptionValue(option, setting)
-    inf = highspy.kHighsInf
-    lower = np.array([max(v, -inf) for v in program.lower], dtype=np.float64)
-    upper = np.array([min(v, inf) for v in program.upper], dtype=np.float64)
-    empty = np.array([], dtype=np.int32)
-    h.addCols(n, np.array(program.cost), lower, upper, 0, empty, empty, np.array([]))
-    integer = np.array([j for j, i in enumerate(program.integer) if i], dtype=np.int32)
-    if mip and len(integer):
-        kinds = np.full(len(integer), highspy.HighsVarType.kInteger)
-        h.changeColsIntegrality(len(integer), integer, kinds)
-    h.changeObjectiveOffset(constant)
-    starts: list[int] = []
-    index: list[int] = []
-    value: list[float] = []
-    for row in program.rows:
-        starts.append(len(index))
-        index.extend(row.columns)
-        value.extend(row.coefficients)
-    h.addRows(
-        len(program.rows),
-        np.array([max(r.lower, -inf) for r in program.rows], dtype=np.float64),
-        np.array([min(r.upper, inf) for r in program.rows], dtype=np.float64),
-        len(index),
-        np.array(starts, dtype=np.int32),
-        np.array(index, dtype=np.int32),
-        np.array(value, dtype=np.float64),
-    )
-    if warm is not None and mip:
-        h.setSolution(n, np.arange(n, dtype=np.int32), np.array(warm, dtype=np.float64))
-    h.run()
-    status = h.getModelStatus().name
-    info = h.getInfo()
-    objective = float(info.objective_function_value)
-    has = status == "kOptimal" or (status in _STOPPED_EARLY and math.isfinite(objective))
-    if mip:
-        bound: float | None = float(info.mip_dual_bound)
-    else:
-        bound = objective if has else None
-    values = list(h.getSolution().col_value) if has else None
-    return _Answer(
-        _HIGHS_STATUS.get(status, "failed"),
-        has,
-        objective if has else None,
-        bound if bound is not None and math.isfinite(bound) else None,
-        values,
-    )
-
-
-def _solve_cbc(
-    program: _Program,
-    constant: float,
-    time_limit: float,
-    gap: float,
-    mip: bool,
-    warm: Sequence[float] | None,
-    path: str | None,
-) -> _Answer:
-    """The same arrays as a PuLP problem, solved by CBC (imported only here)."""
+    size: int,
+    warm: bool,
+) -> pulp.LpSolver:
     import pulp
 
-    prob = pulp.LpProblem("peakplan", pulp.LpMinimize)
-    columns = [
-        prob.add_variable(
-            f"x{j}",
-            None if lo == -INF else lo,
-            None if hi == INF else hi,
-            cat="Integer" if integer and mip else "Continuous",
+    time_limit = max(time_limit, 1e-3)
+    if name == "highs":
+        _swallow_highs_banner()
+        # HiGHS' MIP presolve halves the median solve of small models but measured slower than
+        # the whole rest of the solve on large ones, whose root LP is nearly integral anyway.
+        # msg=False only keeps HiGHS' log off the console; output_flag=False silences it.
+        return pulp.HiGHS(
+            mip=mip,
+            msg=False,
+            timeLimit=time_limit,
+            gapRel=gap,
+            warmStart=warm,
+            threads=1,
+            presolve="on" if size < PRESOLVE_BELOW else "off",
+            output_flag=False,
         )
-        for j, (lo, hi, integer) in enumerate(
-            zip(program.lower, program.upper, program.integer, strict=True)
-        )
-    ]
-    for i, row in enumerate(program.rows):
-        terms = pulp.lpSum_vars_coefs(
-            [(columns[j], c) for j, c in zip(row.columns, row.coefficients, strict=True)]
-        )
-        if row.lower == row.upper:
-            prob.addConstraint(terms == row.upper, f"r{i}")
-        elif row.lower == -INF:
-            prob.addConstraint(terms <= row.upper, f"r{i}")
-        else:
-            prob.addConstraint(terms >= row.lower, f"r{i}")
-            if row.upper != INF:
-                prob.addConstraint(terms <= row.upper, f"r{i}u")
-    objective = [(columns[j], c) for j, c in enumerate(program.cost) if c]
-    prob += pulp.lpSum_vars_coefs(objective) + constant
-    if warm is not None:
-        for column, v in zip(columns, warm, strict=True):
-            column.setInitialValue(v, check=False)
     kwargs: dict[str, Any] = {"msg": False, "timeLimit": time_limit, "gapRel": gap}
-    if path:
-        kwargs["path"] = path
-    solver = pulp.COIN_CMD(mip=mip, warmStart=warm is not None and mip, **kwargs)  # type: ignore[no-untyped-call]
-    stats = prob.solve(solver)
-    names = {
-        pulp.LpSolveStatus.Optimal: "optimal",
-        pulp.LpSolveStatus.TimeLimit: "time-limit",
-        pulp.LpSolveStatus.GapLimit: "gap-limit",
-        pulp.LpSolveStatus.Infeasible: "infeasible",
-        pulp.LpSolveStatus.Unbounded: "unbounded",
-        pulp.LpSolveStatus.NotSolved: "not-solved",
-    }
-    status = names.get(stats.status, str(stats.status).lower())
-    has = bool(stats.has_solution) and stats.objective is not None
-    bound = stats.objective if not mip else stats.best_bound
-    finite = bound is not None and math.isfinite(bound)
-    return _Answer(
-        status,
-        has,
-        stats.objective if has else None,
-        bound if finite else None,
-        [c.value() or 0.0 for c in columns] if has else None,
-    )
+    if cbc_path:
+        kwargs["path"] = cbc_path
+    return pulp.COIN_CMD(mip=mip, warmStart=warm, **kwargs)  # type: ignore[no-untyped-call]
+
+
+def _status(status: int) -> str:
+    """PuLP's LpSolveStatus as IlpResult.status says it: "optimal", "time-limit", ..."""
+    import pulp
+
+    name = pulp.LpSolveStatus(status).name
+    return "".join("-" + c.lower() if c.isupper() else c for c in name).lstrip("-")
 
 
 # What to install when a solver is asked for and missing (HiGHS comes with PeakPilot itself).
-_INSTALL_HINT = {"highs": "pip install highspy", "cbc": "pip install 'peakpilot[cbc]'"}
+_INSTALL_HINT = {"highs": "pip install 'pulp[highs]'", "cbc": "pip install 'peakpilot[cbc]'"}
 
 
 def solver_missing(name: str, cbc_path: str | None = None) -> str | None:
@@ -349,11 +190,15 @@ def solver_missing(name: str, cbc_path: str | None = None) -> str | None:
     if name not in _INSTALL_HINT:
         return f"unknown solver {name!r}: use 'highs' or 'cbc'"
     if name == "highs":
+        # What pulp.HiGHS().available() says (highspy imports), without importing PuLP: a plan
+        # with no binding limit never needs it.
+        from importlib.util import find_spec
+
         try:
             import highspy  # noqa: F401
         except ImportError:
             return f"solver highs is not installed: {_INSTALL_HINT['highs']}"
-        return None
+        return None if find_spec("pulp") else "PuLP is not installed: pip install 'pulp[highs]'"
     import pulp
 
     found = pulp.COIN_CMD(msg=False, path=cbc_path).available()  # type: ignore[no-untyped-call]
@@ -373,33 +218,39 @@ class IlpModel:
         started = time.perf_counter()
         if formulation not in ("auto", "envelope", "choice"):
             raise ValueError(f"unknown formulation {formulation!r}")
+        import pulp
+
         self.curves = list(curves)
         self.limits = dict(limits)
-        self.program = _Program()
+        self.prob = pulp.LpProblem("peakplan", pulp.LpMinimize)
         self.workloads: list[_Workload] = []
         self.fixed_use = dict.fromkeys(limits, 0.0)
         self.floor_use = {
             r: sum(usage(c.workload, r, c.counts[0]) for c in self.curves) for r in limits
         }
         self.soft = dict(soft_penalty)
-        self.slack: dict[str, int] = {}
-        self.rows: dict[str, int] = {}
+        self.slack: dict[str, pulp.LpVariable] = {}
+        self.rows: dict[str, pulp.LpConstraint] = {}
         self.constant = 0.0
         self.forms: set[str] = set()
         self.lock = threading.Lock()  # held while a solve runs (it may outlive its deadline)
-        use_terms: dict[str, list[tuple[int, float]]] = {r: [] for r in limits}
+        self.variables = 0
+        self.constraints = 0
+        objective: list[tuple[pulp.LpVariable, float]] = []
+        use_terms: dict[str, list[tuple[pulp.LpVariable, float]]] = {r: [] for r in limits}
         for i, curve in enumerate(self.curves):
-            self.workloads.append(self._add_workload(i, curve, formulation, use_terms))
+            self.workloads.append(self._add_workload(i, curve, formulation, objective, use_terms))
         for r in limits:
             terms = use_terms[r]
             if r in soft_penalty:
-                self.slack[r] = self.program.column(0.0, INF)
-                self.program.cost[self.slack[r]] = soft_penalty[r]
+                self.slack[r] = self._variable(f"over_{r}", 0.0, None)
                 terms.append((self.slack[r], -1.0))
+                objective.append((self.slack[r], soft_penalty[r]))
             if terms:
-                base = self._base(r) - self.fixed_use[r]
-                self.rows[r] = self.program.row(-INF, base, terms)
-        self.has_variables = bool(self.program.lower)
+                row = pulp.lpSum_vars_coefs(terms) <= self._base(r) - self.fixed_use[r]
+                self.rows[r] = self._row(row, f"limit_{r}")
+        self.prob.setObjective(pulp.lpSum_vars_coefs(objective) + self.constant)
+        self.has_variables = bool(self.variables)
         self.build_seconds = time.perf_counter() - started
 
     @property
@@ -410,17 +261,32 @@ class IlpModel:
 
     @property
     def size(self) -> tuple[int, int]:
-        """(columns, rows)."""
-        return len(self.program.lower), len(self.program.rows)
+        """(variables, constraints)."""
+        return self.variables, self.constraints
+
+    def _variable(
+        self, name: str, lower: float | None, upper: float | None, integer: bool = False
+    ) -> pulp.LpVariable:
+        self.variables += 1
+        return self.prob.add_variable(name, lower, upper, "Integer" if integer else "Continuous")
+
+    def _row(self, row: pulp.LpAffineExpression, name: str | None = None) -> pulp.LpConstraint:
+        self.constraints += 1
+        return self.prob.addConstraint(row, name)
 
     def _add_workload(
         self,
         i: int,
         curve: Curve,
         formulation: Formulation,
-        use_terms: dict[str, list[tuple[int, float]]],
+        objective: list[tuple[pulp.LpVariable, float]],
+        use_terms: dict[str, list[tuple[pulp.LpVariable, float]]],
     ) -> _Workload:
-        w, prog = curve.workload, self.program
+        from pulp import LpAffineExpression
+
+        expression = LpAffineExpression.from_list  # a row's few terms: measured the cheapest
+
+        w = curve.workload
         unit = {r: usage(w, r, 1) for r in use_terms}
         out = _Workload(curve)
         if len(curve.counts) == 1:  # nothing to decide
@@ -436,37 +302,37 @@ class IlpModel:
             runs = list(curve.runs)
             self.forms.add("envelope")
         alone = len(runs) == 1
-        for first, last in runs:
+        for j, (first, last) in enumerate(runs):
             lo, hi = curve.counts[first], curve.counts[last]
-            select = None if alone else prog.column(0.0, 1.0, integer=True)
+            select = None if alone else self._variable(f"y_{i}_{j}", 0.0, 1.0, integer=True)
             if first == last:
                 assert select is not None  # a run of one count is alone only with one count
-                prog.cost[select] += curve.totals[first]
+                objective.append((select, curve.totals[first]))
                 for r in use_terms:
                     if unit[r]:
                         use_terms[r].append((select, unit[r] * lo))
                 out.pieces.append(_Piece(lo, hi, select, None, None))
                 continue
-            count = prog.column(float(lo) if alone else 0.0, float(hi), integer=True)
-            cost = prog.column(-INF, INF)
+            count = self._variable(f"r_{i}_{j}", float(lo) if alone else 0.0, float(hi), True)
+            cost = self._variable(f"z_{i}_{j}", None, None)
             for k, total, slope in curve.segments(first, last):
                 # z >= total + slope * (r - k), times y when the run may be off
                 if select is None:
-                    prog.row(total - slope * k, INF, [(cost, 1.0), (count, -slope)])
+                    self._row(expression([(cost, 1.0), (count, -slope)]) >= total - slope * k)
                 else:
                     terms = [(cost, 1.0), (count, -slope), (select, slope * k - total)]
-                    prog.row(0.0, INF, terms)
+                    self._row(expression(terms) >= 0.0)
             if select is not None:
-                prog.row(0.0, INF, [(count, 1.0), (select, -float(lo))])
-                prog.row(-INF, 0.0, [(count, 1.0), (select, -float(hi))])
-            prog.cost[cost] += 1.0
+                self._row(expression([(count, 1.0), (select, -float(lo))]) >= 0.0)
+                self._row(expression([(count, 1.0), (select, -float(hi))]) <= 0.0)
+            objective.append((cost, 1.0))
             for r in use_terms:
                 if unit[r]:
                     use_terms[r].append((count, unit[r]))
             out.pieces.append(_Piece(lo, hi, select, count, cost))
         if not alone:
-            selects = [p.select for p in out.pieces if p.select is not None]
-            prog.row(1.0, 1.0, [(j, 1.0) for j in selects])
+            selects = [(p.select, 1.0) for p in out.pieces if p.select is not None]
+            self._row(expression(selects) == 1.0)
         return out
 
     def _base(self, resource: str) -> float:
@@ -484,18 +350,15 @@ class IlpModel:
         """Change one shared limit (for pricing its relaxation) without rebuilding."""
         self.limits[resource] = limit
         if resource in self.rows:
-            row = self.program.rows[self.rows[resource]]
-            row.upper = self._base(resource) - self.fixed_use[resource]
+            self.rows[resource].changeRHS(self._base(resource) - self.fixed_use[resource])
 
-    def warm_start(self, counts: Sequence[int]) -> list[float]:
-        """Every column's value for the plan `counts` (a start for the solver)."""
-        values = [0.0] * len(self.program.lower)
+    def warm_start(self, counts: Sequence[int]) -> None:
+        """Give every variable its value in the plan `counts` (a start for the solver)."""
         for wl, n in zip(self.workloads, counts, strict=True):
-            wl.warm(n, values)
+            wl.warm(n)
         for r, slack in self.slack.items():
             used = sum(usage(c.workload, r, n) for c, n in zip(self.curves, counts, strict=True))
-            values[slack] = max(0.0, used - self._base(r))
-        return values
+            slack.setInitialValue(max(0.0, used - self._base(r)), check=False)
 
     def solve(
         self,
@@ -513,7 +376,7 @@ class IlpModel:
             raise ValueError(f"unknown solver {solver!r}: use 'highs' or 'cbc'")
         size = self.size
         if not self.has_variables:
-            counts = [wl.read([]) for wl in self.workloads]
+            counts = [wl.read() for wl in self.workloads]
             value = self.constant + self.offset
             return IlpResult(counts, "optimal", value, value, "fixed", *size)
         if deadline is not None:
@@ -522,22 +385,21 @@ class IlpModel:
             if time_limit <= 0.0:
                 return IlpResult(None, "deadline", None, None, self.formulation, *size)
         with self.lock:
-            warm = self.warm_start(start) if start is not None and not relaxation else None
+            warm = start is not None and not relaxation
+            if warm:
+                assert start is not None
+                self.warm_start(start)
             started = time.perf_counter()
-            if solver == "highs":
-                answer = _solve_highs(
-                    self.program, self.constant, time_limit, gap, not relaxation, warm
-                )
-            else:
-                answer = _solve_cbc(
-                    self.program, self.constant, time_limit, gap, not relaxation, warm, cbc_path
-                )
+            options = (solver, time_limit, gap, cbc_path, not relaxation, size[0], warm)
+            stats = self.prob.solve(_solver(*options))
             seconds = time.perf_counter() - started
+        status = _status(stats.status)
         extra = (self.build_seconds, seconds)
-        bound = answer.best_bound + self.offset if answer.best_bound is not None else None
-        if not answer.has_solution or answer.objective is None or answer.values is None:
-            return IlpResult(None, answer.status, None, bound, self.formulation, *size, *extra)
-        values = answer.values
-        read = None if relaxation else [wl.read(values) for wl in self.workloads]
-        value = answer.objective + self.offset
-        return IlpResult(read, answer.status, value, bound, self.formulation, *size, *extra)
+        has = stats.has_solution and stats.objective is not None
+        bound = stats.best_bound if not relaxation else (stats.objective if has else None)
+        bound = bound + self.offset if bound is not None and math.isfinite(bound) else None
+        if not has or stats.objective is None:
+            return IlpResult(None, status, None, bound, self.formulation, *size, *extra)
+        read = None if relaxation else [wl.read() for wl in self.workloads]
+        value = stats.objective + self.offset
+        return IlpResult(read, status, value, bound, self.formulation, *size, *extra)
