@@ -306,7 +306,9 @@ def print_decision(decision: Decision, policy_name: str, console: Console) -> No
         lines += wrap(Text(f"forecast for {', '.join(names)}: {' '.join(why.split())}", "dim"))
     s = plan.solver
     gap = f", gap {s.gap:.2%}" if s.gap is not None else ""
-    solver = f"solver: {s.solver} {s.status} in {s.seconds * 1000:.1f} ms{gap}"
+    # No wall-clock time in the table: the same plan prints the same bytes on every run (the
+    # time is in `-o json`, solver.seconds).
+    solver = f"solver: {s.solver} {s.status}{gap}"
     if s.solver == "none":  # no shared limit binds: each workload's own best count is exact
         solver = "solver: no solve needed (no shared limit binds)"
     if s.used_greedy:
