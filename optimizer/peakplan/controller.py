@@ -462,6 +462,7 @@ class Hold:
 
     keep: int
     why: str
+    step: bool = False  # a scale-up's whole step: dropped whenever a shared limit binds
 
 
 def _up_step(tolerance: float, w: Workload, needed: int) -> Hold | None:
@@ -473,7 +474,9 @@ def _up_step(tolerance: float, w: Workload, needed: int) -> Hold | None:
     step = min(math.ceil(w.current * (1 + tolerance / 2) - 1e-9), w.hi)
     if step <= needed:
         return None
-    return Hold(step, f"a scale-up adds at least {tolerance / 2:.0%} (behavior tolerance)")
+    return Hold(
+        step, f"a scale-up adds at least {tolerance / 2:.0%} (behavior tolerance)", step=True
+    )
 
 
 def _hold(
@@ -582,6 +585,12 @@ def decide(
     if shares is None and result.binding and any(h is not None for h in holds):
         # The held replicas are what makes the limit bind: they yield to the joint plan.
         shares = [d.desired for d in _joint_plan(policy, workloads, floors, options).workloads]
+        bounded = _hold(workloads, holds, shares)
+        result = plan(Problem(tuple(bounded), policy.budget), options)
+    if result.binding and any(h is not None and h.step for h in holds):
+        # A whole step is worth taking only while no shared limit binds: its replicas would
+        # be a floor the limit cannot take back (the other workloads' windows are floors too).
+        holds = [None if h is not None and h.step else h for h in holds]
         bounded = _hold(workloads, holds, shares)
         result = plan(Problem(tuple(bounded), policy.budget), options)
     workloads = bounded

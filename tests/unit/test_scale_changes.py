@@ -20,6 +20,7 @@ from peakplan import surge
 from peakplan.controller import Decision, Memory, Observation, WorkloadObservation, decide, warm
 from peakplan.policy import (
     DEFAULT_CHANGE_COST,
+    DEFAULT_SCALE_DOWN,
     Behavior,
     ForecastSettings,
     Policy,
@@ -337,3 +338,24 @@ def test_a_ramp_is_followed_in_fewer_steps_and_never_below_the_load() -> None:
             assert decision.current - decision.desired > 0.1 * decision.current
         elif decision.desired > decision.current:  # every scale-up adds at least 5 %
             assert decision.desired >= math.ceil(decision.current * 1.05)
+
+
+def test_the_up_step_yields_to_a_binding_budget() -> None:
+    # a (priority 10) needs 36 but its scale-down window holds it at 40 (a floor the budget
+    # cannot take); b needs 102 of its 98. 40 + 102 = 142 > 141: b must be squeezed to 101, and
+    # its 5 % step (103) must not become a floor that pushes the plan over the budget.
+    a = WorkloadPolicy("a", 1, 200, capacity=10, priority=10, price=1.0)
+    b = WorkloadPolicy("b", 1, 200, capacity=10, priority=1, price=1.0)
+    policy = Policy((a, b), Budget(max_cost_per_hour=141), TOLERANT, forecast=REACTIVE)
+    policy = replace(policy, behavior=replace(TOLERANT, down=DEFAULT_SCALE_DOWN))
+    memory = Memory()
+    for name, current in (("a", 41), ("b", 98)):
+        memory.of(name).last_current = current
+    memory.of("a").recommend(-60.0, 40)
+    seen = {"a": WorkloadObservation(41, 8.0 * 36 - 1), "b": WorkloadObservation(98, 8.0 * 102 - 1)}
+    decision = decide(policy, Observation(0.0, seen), memory)
+    assert decision.plan.desired == {"a": 40, "b": 101}
+    assert not any(b.soft for b in decision.plan.binding)
+    # Without the budget b takes its whole step.
+    free = decide(replace(policy, budget=Budget()), Observation(0.0, seen), Memory())
+    assert free.plan.desired["b"] == 103
