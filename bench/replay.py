@@ -163,19 +163,23 @@ def run_case(case: Case, traces_dir: Path, img: Path) -> tuple[Replay, Controlle
     zoom_settings = replace(settings, start=at(case.zoom[0]), end=at(case.zoom[1]))
     zoomed = replay(policy, traces, zoom_settings)
     name = Path(case.policy_file).stem
+    floors = {case.workload: policy.workload(case.workload).min_replicas}
     plot_replay(
         zoomed,
         {case.workload: capacity},
+        floors,
         img / f"replay-{name}.png",
+        name,
         f"{case.label}: {case.zoom[0]} to {case.zoom[1]} UTC (15 s steps, metrics 30 s late)",
     )
     if case.overview:
         plot_replay(
             result,
             {case.workload: capacity},
+            floors,
             img / f"replay-{name}-all.png",
-            f"{case.label} (15 s steps, metrics 30 s late; per-bucket peaks of demand, minima of "
-            "capacity)",
+            name,
+            f"{case.label} (15 s steps, metrics 30 s late)",
         )
     return result, wide, note
 
