@@ -152,6 +152,17 @@ STEP_CASES = [
         (2, 2, 2, 2, 6),
     ),
     StepCase(
+        # stabilizeRecommendationWithBehaviors: the current count, raised to the scale-up
+        # window's lowest proposal and lowered to the scale-down window's highest. 200 rps asks
+        # for 40 but the rate limit allows 2 -> 6 -> 12; then 30 rps asks for 6 of the 12: the
+        # window's 40 keeps the count from going down, it must not pull it up (to 24).
+        "a drop after a rate-limited scale-up holds the count, as Kubernetes does",
+        FIVE_PER_POD,
+        2,
+        (200, 200, 30, 30),
+        (6, 12, 12, 12),
+    ),
+    StepCase(
         "start above maxReplicas goes to max at once",
         HpaConfig(capacity=10, target_utilization=0.5, metric_lag=0, max_replicas=3),
         9,

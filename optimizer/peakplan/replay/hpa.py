@@ -166,16 +166,22 @@ def _stabilize(
     current: int,
     wanted: int,
 ) -> int:
-    """Lowest recent proposal when scaling up, highest when scaling down; records `wanted`."""
-    scaling_up = wanted >= current
-    window = config.scale_up.window if scaling_up else config.scale_down.window
-    chosen = wanted
-    if window > 0:  # syncs come in time order: no recommendation is inside a 0 s window
-        since = t - window
-        # Strictly inside the window, as time.After(cutoff).
-        recent = [value for when, value in recommendations if when > since]
-        if recent:
-            chosen = min(wanted, min(recent)) if scaling_up else max(wanted, max(recent))
+    """stabilizeRecommendationWithBehaviors: the current count, raised to the lowest proposal of
+    the scale-up window and lowered to the highest of the scale-down window (each window with
+    `wanted` in it); records `wanted`. So a scale-up never returns fewer than the current count,
+    and a scale-down never more."""
+    up = down = wanted
+    up_since, down_since = t - config.scale_up.window, t - config.scale_down.window
+    for when, value in recommendations:  # strictly inside a window, as time.After(cutoff)
+        if when > up_since:
+            up = min(up, value)
+        if when > down_since:
+            down = max(down, value)
+    chosen = current
+    if chosen < up:
+        chosen = up
+    if chosen > down:
+        chosen = down
     oldest_useful = t - max(config.scale_up.window, config.scale_down.window)
     if recommendations and recommendations[0][0] < oldest_useful:  # oldest first
         recommendations[:] = [r for r in recommendations if r[0] >= oldest_useful]
