@@ -38,11 +38,11 @@ from peakplan.behavior import (
     stabilized_floor,
 )
 from peakplan.calendar import active_events, event_floor, event_multiplier
-from peakplan.curves import needed_replicas
+from peakplan.curves import REL_TOL, needed_replicas
 from peakplan.forecast import ForecastConfig, Forecaster
 from peakplan.planner import SolveOptions, plan
 from peakplan.policy import Policy, WorkloadPolicy
-from peakplan.problem import Problem, Workload
+from peakplan.problem import Budget, Problem, Workload, usage
 
 HISTORY_SECONDS = 3600.0  # longest HPA window/period is 1800 s; keep some margin
 MIN_INTERVAL = 1.0  # seconds: the shortest reconcile period the idle hold counts with
@@ -479,6 +479,23 @@ def _up_step(tolerance: float, w: Workload, needed: int) -> Hold | None:
     )
 
 
+def _holds_fit(
+    budget: Budget, workloads: list[Workload], holds: list[Hold | None], needs: list[int]
+) -> bool:
+    """Do the shared limits hold every workload at its own best count with every hold kept
+    (each at least what it needs and what its hold keeps, within its bounds)? Then no limit can
+    bind the held plan, and a slack limit changes nothing."""
+    counts = []
+    for w, hold, needed in zip(workloads, holds, needs, strict=True):
+        wanted = max(needed, hold.keep if hold is not None else 0)
+        counts.append(min(max(wanted, w.lo), w.hi))
+    return all(
+        sum(usage(w, resource, n) for w, n in zip(workloads, counts, strict=True))
+        <= limit * (1 + REL_TOL)
+        for resource, limit in budget.limits().items()
+    )
+
+
 def _hold(
     workloads: list[Workload], holds: list[Hold | None], shares: list[int] | None
 ) -> list[Workload]:
@@ -579,18 +596,16 @@ def decide(
     # shares, so holds, windows and rate limits act exactly as without the limit.
     shares: list[int] | None = None
     if policy.budget.limits():
+        if not _holds_fit(policy.budget, workloads, holds, needs):
+            # A whole step is worth taking only while no shared limit binds: its replicas would
+            # be a floor the limit cannot take back (other workloads' windows are floors too).
+            holds = [None if h is not None and h.step else h for h in holds]
         shares = _joint_shares(policy, workloads, floors, options)
     bounded = _hold(workloads, holds, shares)
     result = plan(Problem(tuple(bounded), policy.budget), options)
     if shares is None and result.binding and any(h is not None for h in holds):
         # The held replicas are what makes the limit bind: they yield to the joint plan.
         shares = [d.desired for d in _joint_plan(policy, workloads, floors, options).workloads]
-        bounded = _hold(workloads, holds, shares)
-        result = plan(Problem(tuple(bounded), policy.budget), options)
-    if result.binding and any(h is not None and h.step for h in holds):
-        # A whole step is worth taking only while no shared limit binds: its replicas would
-        # be a floor the limit cannot take back (the other workloads' windows are floors too).
-        holds = [None if h is not None and h.step else h for h in holds]
         bounded = _hold(workloads, holds, shares)
         result = plan(Problem(tuple(bounded), policy.budget), options)
     workloads = bounded
