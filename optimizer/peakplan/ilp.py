@@ -151,8 +151,8 @@ def _solver(
 ) -> pulp.LpSolver:
     import pulp
 
-    time_limit = max(time_limit, 1e-3)
     if name == "highs":
+        time_limit = max(time_limit, 1e-3)
         _swallow_highs_banner()
         # HiGHS' MIP presolve halves the median solve of small models but measured slower than
         # the whole rest of the solve on large ones, whose root LP is nearly integral anyway.
@@ -167,6 +167,8 @@ def _solver(
             presolve="on" if size < PRESOLVE_BELOW else "off",
             output_flag=False,
         )
+    # CBC gets the limit as given, as before the model moved to PuLP: a floor (1 ms) let it find
+    # an answer now and then where the fault matrix's 1 us limit means "no answer".
     kwargs: dict[str, Any] = {"msg": False, "timeLimit": time_limit, "gapRel": gap}
     if cbc_path:
         kwargs["path"] = cbc_path
