@@ -235,6 +235,12 @@ class PrometheusSource:
             )
         except MetricError as exc:
             raise self._error(str(exc)) from None  # the query may hold line breaks
+        self._check_fresh(query, when)
+        return value
+
+    def _check_fresh(self, query: str, when: float) -> None:
+        """Refuse an answer whose newest sample is older than max_age (Prometheus' lookback
+        stamps an instant answer with the evaluation time, not the sample's)."""
         freshness = newest_sample_query(query)
         if freshness is not None:
             stamps = self._get("/api/v1/query", {"query": freshness, "time": f"{when:.3f}"})
@@ -244,7 +250,6 @@ class PrometheusSource:
                     f"the newest sample is {when - newest:.0f}s old (stale, limit "
                     f"{self.settings.max_age:g}s): {query}"
                 )
-        return value
 
     def _range(self, query: str, start: float, end: float, step: float) -> Any:
         return self._get(
@@ -279,15 +284,7 @@ class PrometheusSource:
             )
         except MetricError as exc:
             raise self._error(str(exc)) from None
-        freshness = newest_sample_query(query)
-        if freshness is not None:
-            stamps = self._get("/api/v1/query", {"query": freshness, "time": f"{when:.3f}"})
-            newest = _single_number(stamps)
-            if newest is not None and when - newest > self.settings.max_age:
-                raise MetricError(
-                    f"the newest sample is {when - newest:.0f}s old (stale, limit "
-                    f"{self.settings.max_age:g}s): {query}"
-                )
+        self._check_fresh(query, when)
         return answer
 
     def history_by(

@@ -462,7 +462,7 @@ class Hold:
 
     keep: int
     why: str
-    step: bool = False  # a scale-up's whole step: dropped whenever a shared limit binds
+    step: bool = False  # a scale-up's whole step: dropped when the shared limits can't hold it
 
 
 def _up_step(tolerance: float, w: Workload, needed: int) -> Hold | None:
