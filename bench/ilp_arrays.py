@@ -193,9 +193,9 @@ def _solve_highs(
     info = h.getInfo()
     objective = float(info.objective_function_value)
     has = status == "kOptimal" or (status in _STOPPED_EARLY and math.isfinite(objective))
-    if mip:
+    if mip and len(integer):
         bound: float | None = float(info.mip_dual_bound)
-    else:
+    else:  # an LP (asked for, or no integer column): its optimum is its own bound
         bound = objective if has else None
     values = list(h.getSolution().col_value) if has else None
     return _Answer(

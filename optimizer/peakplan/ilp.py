@@ -399,6 +399,9 @@ class IlpModel:
         extra = (self.build_seconds, seconds)
         has = stats.has_solution and stats.objective is not None
         bound = stats.best_bound if not relaxation else (stats.objective if has else None)
+        if bound is None and has and status == "optimal":
+            # No integer variable left (only slacks): HiGHS solved an LP, whose optimum is proven.
+            bound = stats.objective
         bound = bound + self.offset if bound is not None and math.isfinite(bound) else None
         if not has or stats.objective is None:
             return IlpResult(None, status, None, bound, self.formulation, *size, *extra)
