@@ -38,7 +38,7 @@ from peakplan.behavior import (
     stabilized_floor,
 )
 from peakplan.calendar import active_events, event_floor, event_multiplier
-from peakplan.curves import REL_TOL, needed_replicas
+from peakplan.curves import REL_TOL, Load, needed_replicas
 from peakplan.forecast import ForecastConfig, Forecaster
 from peakplan.planner import SolveOptions, plan
 from peakplan.policy import Policy, WorkloadPolicy
@@ -280,7 +280,9 @@ def _sized(
 
 def _needed(wp: WorkloadPolicy, demand: float) -> int:
     """The fewest replicas that meet the workload's SLO for `demand`, ignoring every bound."""
-    return needed_replicas(Workload(wp.name, demand, 0, 0, 0, wp.capacity, wp.slo))
+    if not (0 <= demand < math.inf and 0 < wp.capacity < math.inf):
+        Workload(wp.name, demand, 0, 0, 0, wp.capacity, wp.slo)  # raises the error it explains
+    return needed_replicas(Load(demand, wp.capacity, wp.slo))
 
 
 def _idle(
@@ -509,9 +511,17 @@ def _hold(
         if hold is not None and w.lo != w.hi:
             keep = hold.keep if shares is None else min(hold.keep, shares[i])
             if keep > w.lo:
-                w = replace(w, lo=min(keep, w.hi), floor_reason=hold.why)
+                w = _floored(w, min(keep, w.hi), hold.why)
         out.append(w)
     return out
+
+
+def _floored(w: Workload, lo: int, why: str) -> Workload:
+    """`replace(w, lo=lo, floor_reason=why)` without validating `w` again: `lo` is within
+    [w.lo, w.hi], so the copy is as valid as `w` (a replay raises a floor every few steps)."""
+    raised = object.__new__(Workload)
+    raised.__dict__.update(w.__dict__, lo=lo, floor_reason=why)
+    return raised
 
 
 def _joint_plan(

@@ -33,19 +33,40 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple, Protocol
 
-from peakplan.problem import LatencySLO, UtilizationSLO, Workload
+from peakplan.problem import SLO, LatencySLO, UtilizationSLO, Workload
 
 EPS = 1e-9
 REL_TOL = 1e-9  # relative tolerance on totals and slopes
 
 
-def workers_per_replica(workload: Workload, slo: LatencySLO) -> int:
+class Sizing(Protocol):
+    """What sizing for a load reads of a workload: its demand, one replica's capacity, its SLO."""
+
+    @property
+    def demand(self) -> float: ...
+    @property
+    def capacity(self) -> float: ...
+    @property
+    def slo(self) -> SLO: ...
+
+
+class Load(NamedTuple):
+    """A load to size for, without a `Workload`'s bounds and prices: the controller sizes each
+    demand before it builds (and validates) the workload, at every reconcile."""
+
+    demand: float
+    capacity: float
+    slo: SLO
+
+
+def workers_per_replica(workload: Sizing, slo: LatencySLO) -> int:
     """Parallel workers one replica runs, from its capacity and the service time."""
     return max(1, round(workload.capacity * slo.service_time_ms / 1000.0))
 
 
-def worker_rate(workload: Workload, slo: LatencySLO) -> float:
+def worker_rate(workload: Sizing, slo: LatencySLO) -> float:
     """Requests/s one worker completes. The replica's measured capacity is the truth for
     throughput (workers x rate = capacityPerReplica), so a queue is unstable exactly when the
     load exceeds replicas x capacity; the service time only sets the latency floor."""
@@ -115,7 +136,7 @@ def _erlang_b(n: int, a: float) -> float:
     return 1.0 / total
 
 
-def _late_share(workload: Workload, slo: LatencySLO, replicas: int, sweep: ErlangSweep) -> float:
+def _late_share(workload: Sizing, slo: LatencySLO, replicas: int, sweep: ErlangSweep) -> float:
     """How far the mean response time is over the target, as a share of it, in [0, 1]."""
     wait = sweep.wait(replicas * workers_per_replica(workload, slo))
     if math.isinf(wait):
@@ -138,7 +159,7 @@ def outside_slo(workload: Workload, replicas: int) -> float:
     return workload.demand * _late_share(workload, slo, replicas, sweep)
 
 
-def serving_replicas(workload: Workload) -> int:
+def serving_replicas(workload: Sizing) -> int:
     """The fewest replicas that serve the load at all (at 100 %); any load needs one, however
     small (scale-to-zero only at 0)."""
     if workload.demand <= 0:
@@ -146,7 +167,7 @@ def serving_replicas(workload: Workload) -> int:
     return max(1, math.ceil(workload.demand / workload.capacity - EPS))
 
 
-def needed_replicas(workload: Workload, limit: int = 1_000_000) -> int:
+def needed_replicas(workload: Sizing, limit: int = 1_000_000) -> int:
     """The fewest replicas that meet the SLO and serve all load, ignoring bounds and budgets."""
     slo = workload.slo
     if workload.demand <= 0:

@@ -234,7 +234,7 @@ def plan(problem: Problem, options: SolveOptions | None = None) -> Plan:
         return Plan(
             workloads=(decision,),
             solver=report,
-            objective=curve.total(curve.best),
+            objective=curve.totals[-1],  # the best count's: the last candidate
             cost_per_hour=decision.cost_per_hour,
             binding=(),
             notes=(),

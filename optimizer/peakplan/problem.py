@@ -77,7 +77,20 @@ class Workload:
         if self.current < 0:
             raise ValueError(f"workload {self.name}: current replicas must be >= 0")
         # Negative prices or usages would make a larger count cheaper in some budget, and the
-        # candidate pruning in curves.py relies on more replicas never using less.
+        # candidate pruning in curves.py relies on more replicas never using less. One chained
+        # test first (a replay builds a Workload at every step); the loop names the culprit.
+        inf, value = math.inf, self.value
+        if not (
+            0 < self.priority < inf
+            and 0 <= self.price < inf
+            and 0 <= self.cpu < inf
+            and 0 <= self.memory < inf
+            and 0 <= self.churn < inf
+            and (value is None or 0 <= value < inf)
+        ):
+            self._amount_error()
+
+    def _amount_error(self) -> None:
         named = {
             "priority": self.priority,
             "price": self.price,
@@ -109,8 +122,15 @@ class Budget:
 
     def limits(self) -> dict[str, float]:
         """The limits that are set, by resource name."""
-        named = {"cost": self.max_cost_per_hour, "cpu": self.max_cpu, "memory": self.max_memory}
-        return {k: v for k, v in named.items() if v is not None}
+        # Three tests, no intermediate dict: the controller and plan() ask at every reconcile.
+        out: dict[str, float] = {}
+        if self.max_cost_per_hour is not None:
+            out["cost"] = self.max_cost_per_hour
+        if self.max_cpu is not None:
+            out["cpu"] = self.max_cpu
+        if self.max_memory is not None:
+            out["memory"] = self.max_memory
+        return out
 
 
 @dataclass(frozen=True)

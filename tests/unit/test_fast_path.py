@@ -1,4 +1,5 @@
-"""The single-workload fast path of `plan()` gives the general path's answer, step for step.
+"""The single-workload fast path of `plan()` gives the general path's answer, step for step;
+so do the cheaper ways the controller builds its values (a Load to size, a raised floor).
 
 With one workload and no shared limit the plan is the workload's own best count; `plan()` then
 skips the allocation and the pricing of limits. Replays here run both paths on the same
@@ -10,10 +11,12 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
-from peakplan import planner
+from peakplan import controller, planner
+from peakplan.curves import Load, needed_replicas
 from peakplan.planner import SolveOptions, plan
 from peakplan.policy import ForecastSettings, Policy, WorkloadPolicy
 from peakplan.problem import Budget, LatencySLO, Problem, UtilizationSLO, Workload
@@ -128,3 +131,57 @@ def test_the_fast_path_runs_no_allocation_and_a_shared_limit_does(
             plan(problem)
     with pytest.raises(AssertionError, match="the allocation ran"):
         plan(Problem((w,)), SolveOptions(fast_path=False))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_load_needs_what_a_workload_with_its_demand_needs(seed: int) -> None:
+    # The controller sizes each demand from a Load (nothing to validate), not a Workload.
+    rng = random.Random(seed)
+    slo = (
+        UtilizationSLO(rng.uniform(0.3, 1.0))
+        if rng.random() < 0.5
+        else LatencySLO(latency_ms=rng.uniform(60, 400), service_time_ms=rng.uniform(5, 50))
+    )
+    demand, capacity = rng.choice([0.0, rng.uniform(0, 5000)]), rng.uniform(0.5, 50)
+    workload = Workload("app", demand, 3, 0, 10, capacity, slo)
+    assert needed_replicas(Load(demand, capacity, slo)) == needed_replicas(workload)
+
+
+@pytest.mark.parametrize("demand", [math.nan, math.inf, -1.0])
+def test_sizing_an_invalid_demand_fails_as_a_workload_would(demand: float) -> None:
+    wp = WorkloadPolicy("app", 2, 10, capacity=3.0)
+    with pytest.raises(ValueError, match="workload app: demand must be finite and >= 0"):
+        controller._needed(wp, demand)
+
+
+def test_a_raised_floor_is_the_replaced_workload() -> None:
+    w = Workload("a", 100.0, 5, 3, 50, 10.0, price=1.0, churn=0.1, floor_reason="minReplicas")
+    raised = controller._floored(w, 7, "a hold")
+    assert raised == replace(w, lo=7, floor_reason="a hold")
+    assert repr(raised) == repr(replace(w, lo=7, floor_reason="a hold"))
+    assert (w.lo, w.floor_reason) == (3, "minReplicas")  # the original is untouched
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"priority": math.nan}, "priority must be finite"),
+        ({"priority": 0.0}, "priority must be > 0"),
+        ({"priority": 0.0, "price": -1.0}, "price must be finite"),  # the first named wins
+        ({"cpu": math.inf}, "cpu must be finite"),
+        ({"memory": -1.0}, "memory must be finite"),
+        ({"churn": math.nan}, "churn must be finite"),
+        ({"value": -0.5}, "value must be finite"),
+    ],
+)
+def test_each_invalid_amount_is_named(changes: dict[str, float], message: str) -> None:
+    fields: dict[str, Any] = {"name": "a", "demand": 1.0, "current": 1, "lo": 0, "hi": 5}
+    with pytest.raises(ValueError, match=f"workload a: {message}"):
+        Workload(**fields, capacity=1.0, **changes)
+
+
+def test_budget_limits_in_their_order() -> None:
+    assert Budget().limits() == {}
+    both = Budget(max_memory=2.0, max_cost_per_hour=1.0)
+    assert list(both.limits().items()) == [("cost", 1.0), ("memory", 2.0)]
+    assert Budget(max_cpu=0.0).limits() == {"cpu": 0.0}
