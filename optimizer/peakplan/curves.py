@@ -224,10 +224,12 @@ def slo_weight(workloads: Iterable[Workload]) -> float:
 
     W x (lowest priority) is SLO_FIRST times the most a replica step of any workload can save
     (its price and its churn, both ways), so no saving pays for a replica short of an SLO."""
-    ws = list(workloads)
-    saving = max((w.price + 2.0 * w.churn for w in ws), default=0.0)
-    lowest = min((w.priority for w in ws if w.value is None), default=1.0)
-    return SLO_FIRST * max(saving, 1.0) / lowest
+    saving, lowest = 0.0, math.inf  # one loop: plan() asks at every reconcile
+    for w in workloads:
+        saving = max(saving, w.price + 2.0 * w.churn)  # price and churn are >= 0
+        if w.value is None and w.priority < lowest:
+            lowest = w.priority
+    return SLO_FIRST * max(saving, 1.0) / (lowest if lowest < math.inf else 1.0)
 
 
 def _short_fn(workload: Workload, needed: int) -> Callable[[int], float]:

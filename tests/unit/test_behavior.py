@@ -8,6 +8,7 @@ HPA's own normalisation (stabilise, then rate-limit) gives.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
@@ -179,9 +180,9 @@ def test_the_ordered_scan_reads_the_same_window(
     recs = [(float(t), (t * 7) % 23) for t in sorted(times)]
     rules_ = ScalingRules(float(window), "Max", ())
     for fn in (stabilized_floor, stabilized_ceiling):
-        assert fn(current, rules_, recs, float(now), ordered=True) == fn(
-            current, rules_, recs, float(now)
-        )
+        full = fn(current, rules_, recs, float(now))
+        for kept in (recs, tuple(recs), deque(recs)):  # the controller keeps a deque
+            assert fn(current, rules_, kept, float(now), ordered=True) == full
 
 
 # ----------------------------------------------------------------------------------------------

@@ -173,10 +173,11 @@ def _stabilize(
     up = down = wanted
     up_since, down_since = t - config.scale_up.window, t - config.scale_down.window
     for when, value in recommendations:  # strictly inside a window, as time.After(cutoff)
-        if when > up_since:
-            up = min(up, value)
-        if when > down_since:
-            down = max(down, value)
+        # Comparisons, not min() and max(): this loop runs over the window at every sync.
+        if when > up_since and value < up:
+            up = value
+        if when > down_since and value > down:
+            down = value
     chosen = current
     if chosen < up:
         chosen = up
