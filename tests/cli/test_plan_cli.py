@@ -559,3 +559,24 @@ def test_prometheus_auth_from_the_policy_needs_the_cluster_its_secret_is_in(tmp_
     )
     assert done.returncode == 3, done.stderr
     assert "Secret" in done.stderr and "prom-token" in done.stderr and "--kubeconfig" in done.stderr
+
+
+def test_a_one_shot_command_collects_less_often_while_it_runs_and_restores_the_collector() -> None:
+    import gc
+
+    from peakpilot.cli import ONE_SHOT_GC_THRESHOLD, _one_shot
+
+    seen: list[int] = []
+
+    @_one_shot
+    def command(fail: bool) -> None:
+        seen.append(gc.get_threshold()[0])
+        if fail:
+            raise ValueError("a command that fails")
+
+    before = gc.get_threshold()
+    command(False)
+    with pytest.raises(ValueError, match="fails"):
+        command(True)
+    assert seen == [ONE_SHOT_GC_THRESHOLD, ONE_SHOT_GC_THRESHOLD]
+    assert gc.get_threshold() == before
