@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from peakplan.values import quick_init
+
 
 def format_amount(resource: str, value: float, grouped: bool = False) -> str:
     """A shared limit's amount as a person reads it: money/h, cores or GiB (`grouped`: with
@@ -16,6 +18,7 @@ def format_amount(resource: str, value: float, grouped: bool = False) -> str:
     return f"{value / 2**30:{sep}.1f} GiB"
 
 
+@quick_init
 @dataclass(frozen=True)
 class WorkloadDecision:
     name: str
@@ -61,6 +64,7 @@ class Binding:
     relax: Relaxation | None = None
 
 
+@quick_init
 @dataclass(frozen=True)
 class SolverReport:
     solver: str  # "highs" | "cbc" | "none" (no limit binds: each workload's own best is exact)
@@ -74,6 +78,7 @@ class SolverReport:
     constraints: int = 0
 
 
+@quick_init
 @dataclass(frozen=True)
 class Plan:
     workloads: tuple[WorkloadDecision, ...]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from itertools import islice
 
 from peakplan.policy import ScalingRules, StepLimit
@@ -96,15 +96,31 @@ def _in_window(
     """The recommendations made less than `window` seconds before `now`, in any order.
     `ordered`: they are in time order, so only those inside are read (the controller keeps an
     hour of them; a window reads a few minutes)."""
-    # The concrete types, not the Sequence ABC: its isinstance check costs about as much as
-    # the bisection.
-    if ordered and isinstance(recommendations, deque | list | tuple):
-        # The first one inside: now - t < window grows with t, so a bisection finds it.
-        first = bisect_right(recommendations, -window, key=lambda e: -(now - e[0]))
+    if ordered and isinstance(recommendations, _INDEXED):
+        first = _first_inside(recommendations, now, window)
         # Read back from the newest: a deque reaches its middle only by walking from an end.
         inside = islice(reversed(recommendations), len(recommendations) - first)
         return [r for _, r in inside]
     return [r for t, r in recommendations if now - t < window]
+
+
+# The concrete types, not the Sequence ABC: its isinstance check costs about as much as the
+# bisection.
+_INDEXED = (deque, list, tuple)
+
+
+def _first_inside(recommendations: Sequence[tuple[float, int]], now: float, window: float) -> int:
+    """The index of the first recommendation in time order with now - t < window.
+
+    now - t < window grows with t, so a bisection finds it. It bisects on t > now - window
+    (tuples compared in C, no key function) and then steps to where the exact test, as
+    rounded, changes: the two can differ by a rounding at the edge."""
+    first = bisect_right(recommendations, (now - window, math.inf))
+    while first > 0 and now - recommendations[first - 1][0] < window:
+        first -= 1
+    while first < len(recommendations) and not now - recommendations[first][0] < window:
+        first += 1
+    return first
 
 
 def stabilized_floor(

@@ -43,6 +43,7 @@ from peakplan.forecast import ForecastConfig, Forecaster
 from peakplan.planner import SolveOptions, plan
 from peakplan.policy import Policy, WorkloadPolicy
 from peakplan.problem import Budget, Problem, Workload, usage
+from peakplan.values import quick_init
 
 HISTORY_SECONDS = 3600.0  # longest HPA window/period is 1800 s; keep some margin
 MIN_INTERVAL = 1.0  # seconds: the shortest reconcile period the idle hold counts with
@@ -53,6 +54,7 @@ MISSING_DATA_RULE = "no scale-down on missing data, even above maxReplicas"
 MISSING_FLOOR = f"current replicas (load unavailable: {MISSING_DATA_RULE})"
 
 
+@quick_init
 @dataclass(frozen=True)
 class WorkloadObservation:
     """What the shell observed for one workload. `load` is None when it could not be read."""
@@ -67,12 +69,14 @@ class WorkloadObservation:
     unreadable: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True)
 class Observation:
     at: float  # epoch seconds
     workloads: Mapping[str, WorkloadObservation]
 
 
+@quick_init
 @dataclass(frozen=True)
 class Change:
     """A scale change a decision asks for; the shell reports it to `Memory.applied` once done."""
@@ -134,6 +138,7 @@ class Memory:
         self.of(change.name).changes.append((change.at, change.desired - change.current))
 
 
+@quick_init
 @dataclass(frozen=True)
 class ForecastUse:
     """How the demand was sized from an observed load, and why."""
@@ -148,6 +153,7 @@ class ForecastUse:
     scores: Mapping[str, float] = field(default_factory=dict)  # method -> recent error (WAPE)
 
 
+@quick_init
 @dataclass(frozen=True)
 class WorkloadInput:
     """What the planner was given for one workload, and why."""
@@ -162,6 +168,7 @@ class WorkloadInput:
     surge: str | None = None  # why the workload is in surge mode (None: it is not)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Decision:
     at: float
@@ -458,6 +465,7 @@ def _workload(
 SURGE_FLOOR = "current replicas (surge: no scale-down until calm)"
 
 
+@quick_init
 @dataclass(frozen=True)
 class Hold:
     """A soft floor from the behaviour rules: keep at least `keep` replicas, because `why`."""

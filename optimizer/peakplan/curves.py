@@ -36,6 +36,7 @@ from functools import cached_property
 from typing import NamedTuple, Protocol
 
 from peakplan.problem import SLO, LatencySLO, UtilizationSLO, Workload
+from peakplan.values import quick_init
 
 EPS = 1e-9
 REL_TOL = 1e-9  # relative tolerance on totals and slopes
@@ -267,6 +268,7 @@ def _close(a: float, b: float, scale: float) -> bool:
     return abs(a - b) <= REL_TOL * scale
 
 
+@quick_init
 @dataclass(frozen=True)
 class Curve:
     """The candidate counts of one workload and their totals, ascending in count."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from peakplan.values import quick_init
+
 
 @dataclass(frozen=True)
 class UtilizationSLO:
@@ -45,6 +47,7 @@ class LatencySLO:
 SLO = UtilizationSLO | LatencySLO
 
 
+@quick_init
 @dataclass(frozen=True)
 class Workload:
     """One workload in one solve. `lo`/`hi` already include every floor and ceiling."""
@@ -133,6 +136,7 @@ class Budget:
         return out
 
 
+@quick_init
 @dataclass(frozen=True)
 class Problem:
     workloads: tuple[Workload, ...]

@@ -8,6 +8,7 @@ HPA's own normalisation (stabilise, then rate-limit) gives.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from dataclasses import dataclass
 from typing import Literal
@@ -183,6 +184,19 @@ def test_the_ordered_scan_reads_the_same_window(
         full = fn(current, rules_, recs, float(now))
         for kept in (recs, tuple(recs), deque(recs)):  # the controller keeps a deque
             assert fn(current, rules_, kept, float(now), ordered=True) == full
+
+
+@pytest.mark.parametrize("tick", [0.1, 0.3, 1 / 3, 0.7, 15.0])
+def test_the_ordered_scan_agrees_at_rounded_edges(tick: float) -> None:
+    """Times and windows that are not whole in binary: t > now - window and now - t < window
+    round apart at the window's edge now and then (680 of these 320,000 cases for the first
+    four ticks); the bisection must still find the exact edge."""
+    recs = deque((k * tick, k % 11) for k in range(40))
+    for window, now in itertools.product(range(40), range(50)):
+        rules_ = ScalingRules(window * tick, "Max", ())
+        for fn in (stabilized_floor, stabilized_ceiling):
+            full = fn(5, rules_, recs, now * tick)
+            assert fn(5, rules_, recs, now * tick, ordered=True) == full
 
 
 # ----------------------------------------------------------------------------------------------
