@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from rich.style import Style
 from rich.text import Text
 
 WIDTH = 80  # every wrapped line fits an 80-column terminal
@@ -23,6 +24,16 @@ def wrap(text: str | Text, indent: int = 0, width: int = WIDTH) -> list[Text]:
     then = max(4, indent + 2)
     if isinstance(text, str):
         text = Text(" ".join(text.split()))
+    plain = text.plain
+    if (
+        plain
+        and not text.spans
+        and indent + len(plain) <= width
+        and " ".join(plain.split()) == plain
+    ):
+        return [
+            _line(indent, plain, text.style)
+        ]  # one line as it is: most lines (1000 rows' worth)
     words = [(m.start(), m.end()) for m in _WORD.finditer(text.plain)]
     if " ".join(text.plain[s:e] for s, e in words) != text.plain:
         text = Text(" ").join(text[s:e] for s, e in words)  # rare: odd whitespace, styles kept
@@ -39,12 +50,16 @@ def wrap(text: str | Text, indent: int = 0, width: int = WIDTH) -> list[Text]:
         pad, start, end = then, s, e
     ranges.append((pad, start, end))
     if not text.spans:  # one style (most lines): no slicing of spans, a plain string each
-        lines = [Text(" " * pad + text.plain[s:e]) for pad, s, e in ranges]
-        if text.style:
-            for line, (pad, _, _) in zip(lines, ranges, strict=True):
-                line.stylize(text.style, pad)
-        return lines
+        return [_line(pad, text.plain[s:e], text.style) for pad, s, e in ranges]
     return [Text(" " * pad) + text[s:e] if pad else text[s:e] for pad, s, e in ranges]
+
+
+def _line(pad: int, plain: str, style: str | Style) -> Text:
+    """`plain` after `pad` spaces, in `style` (the indent unstyled)."""
+    line = Text(" " * pad + plain)
+    if style:
+        line.stylize(style, pad)
+    return line
 
 
 def joined(lines: Sequence[Text]) -> Text:

@@ -50,3 +50,14 @@ def test_an_alias_is_walked_for_depth_and_size() -> None:
 def test_a_star_that_is_no_alias_reads_as_text() -> None:
     document = parse_document('query: "rate(x[5m]) * 60"\nglob: a*b', "doc", is_json=False)
     assert document == {"query": "rate(x[5m]) * 60", "glob": "a*b"}
+
+
+def test_keys_are_unique_merges_override_and_unhashable_keys_are_refused() -> None:
+    text = "base: &b {x: 1, y: 2}\nm: {<<: *b, y: 3, z: 4}"
+    assert parse_document(text, "doc", is_json=False)["m"] == {"x": 1, "y": 3, "z": 4}
+    with pytest.raises(InputError, match="duplicate key 'y'"):
+        parse_document("a: {y: 1, z: 2, y: 3}", "doc", is_json=False)
+    with pytest.raises(InputError, match="duplicate key 'y'"):
+        parse_document("base: &b {x: 1}\nm: {<<: *b, y: 3, y: 4}", "doc", is_json=False)
+    with pytest.raises(InputError, match="found unhashable key"):
+        parse_document("? [a, b]\n: 1", "doc", is_json=False)
