@@ -238,8 +238,9 @@ def _forecaster(policy: Policy, wp: WorkloadPolicy, mem: WorkloadMemory) -> Fore
 def _in_order(mem: WorkloadMemory, now: float) -> bool:
     """Is `now` at or after the models' last sample? A reconcile dated earlier (a clock step
     back, an old snapshot replayed) must not fail: it is planned without feeding the models."""
-    last = [mem.short.time, mem.forecaster.state.last_time if mem.forecaster else None]
-    return all(t is None or now >= t for t in last)
+    short, forecaster = mem.short.time, mem.forecaster
+    last = forecaster.state.last_time if forecaster is not None else None
+    return (short is None or now >= short) and (last is None or now >= last)
 
 
 def warm(
@@ -444,7 +445,7 @@ def _workload(
         floor_reason=floor_reason,
         ceiling_reason=ceiling_reason,
     )
-    names = tuple(e.name for e in events)
+    names = tuple([e.name for e in events])  # a list: faster than a generator, even empty
     # What this reconcile recommends before rate limits: the floor of later stabilisation windows.
     own_floor = min(max(wp.min_replicas, floor, missing_floor), wp.max_replicas)
     hold: Hold | None = None

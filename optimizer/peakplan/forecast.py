@@ -38,6 +38,8 @@ from functools import lru_cache
 from statistics import NormalDist
 from typing import Any, Literal
 
+from peakplan.values import quick_init
+
 Method = Literal["seasonal", "trend", "reactive"]
 Requested = Literal["auto", "seasonal", "trend", "reactive"]
 Model = Literal["daily", "weekly", "trend", "reactive", "level"]
@@ -88,6 +90,7 @@ class ForecastConfig:
         return max(1, round(self.horizon / self.score_bucket))
 
 
+@quick_init
 @dataclass(frozen=True)
 class Forecast:
     value: float  # the upper quantile of the peak rate over the horizon: what to size for
@@ -220,6 +223,7 @@ class Forecaster:
         self.state = state or ForecasterState.for_config(self.config)
         # The gate's last answer and what it was computed from (`_choose`): the scores change
         # once a scoring bucket, the reasons' text would otherwise be rebuilt at every predict.
+        # Both caches know the scores by `_scores_version`.
         self._gate: tuple[tuple[object, ...], tuple[Model, str]] | None = None
         self._scored: tuple[tuple[object, ...], dict[str, float]] | None = None
         if self.state.daily.period * self.config.season_bucket != DAY:
@@ -276,11 +280,17 @@ class Forecaster:
         """WAPE per method at the scored horizon (seasonal: the better cycle), once scored."""
         # The scores change once a scoring bucket: the last answer is reused (as a new dict)
         # while the values it was computed from are the same.
-        scores = self.state.scores
-        key = tuple(_score_key(scores[m]) for m in MODELS)
+        key = self._scores_version()
         if self._scored is None or self._scored[0] != key:
             self._scored = (key, self._method_scores())
         return dict(self._scored[1])
+
+    def _scores_version(self) -> tuple[ForecasterState, int | None]:
+        """What identifies the scores without reading them: they change only when a scoring
+        bucket ends (`_roll_score_bucket` resolves its forecasts, then moves the bucket's
+        index on), so the state and its bucket index do. The state is compared as itself,
+        kept referenced in the caches: another state is another version."""
+        return self.state, self.state.score_bucket.index
 
     def _method_scores(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -308,8 +318,7 @@ class Forecaster:
                 continue
             ready.append(model)
         # Everything the answer below reads: the same inputs give the same answer and text.
-        scores = self.state.scores
-        key = (cfg, tuple(ready), tuple(waiting), *(_score_key(scores[m]) for m in CANDIDATES))
+        key = (cfg, tuple(ready), tuple(waiting), *self._scores_version())
         if self._gate is not None and self._gate[0] == key:
             return self._gate[1]
         answer = self._gated(ready, waiting)
@@ -469,10 +478,6 @@ class Forecaster:
             if value is not None and seasonal.seen >= cfg.coverage * seasonal.period:
                 predictions[model] = value
         s.pending.append(Pending(target, predictions))
-
-
-def _score_key(score: ErrorScore) -> tuple[int, float, float, float, float]:
-    return (score.n, score.error, score.reactive_error, score.level_error, score.truth)
 
 
 def _add(bucket: Bucket, value: float) -> None:

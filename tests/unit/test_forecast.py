@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import random
@@ -209,3 +210,20 @@ def test_a_state_must_match_the_config_buckets() -> None:
     state = ForecasterState.for_config(ForecastConfig(season_bucket=600))
     with pytest.raises(ValueError, match="another season_bucket"):
         Forecaster(ForecastConfig(), state)
+
+
+def test_the_reused_gate_and_scores_are_what_a_fresh_forecaster_computes() -> None:
+    # The gate's answer and the method scores are reused while the scoring bucket is the same;
+    # a forecaster built afresh on a copy of the state (no reuse) must agree at every step,
+    # through the first day (the gate waiting, its reasons counting hours) and after.
+    forecaster = Forecaster(ForecastConfig(horizon=900.0))
+    chosen = set()
+    for t, value in samples(evening_peak, 2.9 * DAY, 0.05):
+        forecaster.observe(t, value)
+        if int(t) % 300 in (0, 15, 45):  # each scoring bucket's first steps, and one later
+            fresh = Forecaster(forecaster.config, copy.deepcopy(forecaster.state))
+            for method in ("auto", "seasonal", "trend"):
+                ours = forecaster.predict(t, 900.0, 0.9, method)
+                assert ours == fresh.predict(t, 900.0, 0.9, method)
+            chosen.add(forecaster.predict(t, 900.0).method)
+    assert chosen == {"reactive", "trend", "seasonal"}  # the gate opened on the way

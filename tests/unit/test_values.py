@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from peakplan import allocation, controller, curves, problem
+from peakplan import allocation, controller, curves, forecast, problem
 from peakplan.values import quick_init
 
 
@@ -88,6 +88,7 @@ SAMPLES: list[Any] = [
     controller.WorkloadInput("w", 1.0, 2.0, "observed", ("e",), "note"),
     controller.Hold(3, "why", step=True),
     curves.build_curve(problem.Workload("w", 10.0, 3, 1, 9, 2.0, price=1.0)),
+    forecast.Forecast(2.0, 1.5, "trend", "why", {"trend": 0.1}),
 ]
 
 
