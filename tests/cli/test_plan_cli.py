@@ -580,3 +580,21 @@ def test_a_one_shot_command_collects_less_often_while_it_runs_and_restores_the_c
         command(True)
     assert seen == [ONE_SHOT_GC_THRESHOLD, ONE_SHOT_GC_THRESHOLD]
     assert gc.get_threshold() == before
+
+
+def test_the_entry_point_skips_the_interpreters_last_collection_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+
+    from peakpilot import cli
+
+    registered: list[object] = []
+    monkeypatch.setattr(cli.atexit, "register", registered.append)
+    cli._no_last_collection.cache_clear()
+    try:
+        cli._no_last_collection()
+        cli._no_last_collection()  # a runner calling main() again
+    finally:
+        cli._no_last_collection.cache_clear()
+    assert registered == [gc.freeze]
