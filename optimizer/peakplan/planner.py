@@ -231,14 +231,8 @@ def plan(problem: Problem, options: SolveOptions | None = None) -> Plan:
         (curve,) = curves
         report = SolverReport("none", "optimal", time.perf_counter() - started, 0.0)
         decision = _decision(curve, curve.best, [])
-        return Plan(
-            workloads=(decision,),
-            solver=report,
-            objective=curve.totals[-1],  # the best count's: the last candidate
-            cost_per_hour=decision.cost_per_hour,
-            binding=(),
-            notes=(),
-        )
+        # The best count's total is the last candidate's; no binding limit, no notes.
+        return Plan((decision,), report, curve.totals[-1], decision.cost_per_hour)
     limits = _soft_penalties(curves, given)
     alloc = _allocate(curves, limits, options, deadline)
 
@@ -281,17 +275,18 @@ def _decision(c: Curve, n: int, binding: Sequence[str]) -> WorkloadDecision:
     w = c.workload
     reason, limited = _reason(w, n, c.needed, c.best, binding)
     util = w.demand / (n * w.capacity) if n > 0 else (math.inf if w.demand > 0 else 0.0)
+    # In field order, not by keyword: CPython 3.13 builds a dict for a keyword call to a class.
     return WorkloadDecision(
-        name=w.name,
-        current=w.current,
-        desired=n,
-        demand=w.demand,
-        needed=c.needed,
-        utilization=util,
-        cost_per_hour=w.price * n,
-        outside_slo=outside_slo(w, n),
-        reason=reason,
-        limited_by=limited,
+        w.name,
+        w.current,
+        n,  # desired
+        w.demand,
+        c.needed,
+        util,
+        w.price * n,  # cost_per_hour
+        outside_slo(w, n),
+        reason,
+        limited,
     )
 
 
