@@ -110,6 +110,9 @@ class _Loader(_Base):  # type: ignore[misc]
         self._depth = 0  # nodes being composed, from the document's root to the current one
         self._scalar_tags: dict[tuple[str, Any], str] = {}
 
+    # The composer calls these two around each node. PyYAML's own only follow path resolvers,
+    # which a safe loader has none of (`resolve` counts on that too), so they are not called.
+
     def descend_resolver(self, current_node: Node | None, current_index: Any) -> None:
         """The composer (recursive, in C) announces each node here before it composes it: past
         the limit it is stopped before it recurses any deeper. A node one level below a
@@ -120,11 +123,9 @@ class _Loader(_Base):  # type: ignore[misc]
             mark = current_node.start_mark if current_node is not None else None
             line = mark.line + 1 if mark is not None else "?"
             raise yaml.YAMLError(f"nested deeper than {MAX_DEPTH} levels at line {line}")
-        super().descend_resolver(current_node, current_index)
 
     def ascend_resolver(self) -> None:
         self._depth -= 1
-        super().ascend_resolver()
 
     def resolve(self, kind: type[Node], value: Any, implicit: Any) -> str:
         """PyYAML's tag, remembered per scalar text: a safe loader has no path resolvers, so a

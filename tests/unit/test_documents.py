@@ -61,3 +61,9 @@ def test_keys_are_unique_merges_override_and_unhashable_keys_are_refused() -> No
         parse_document("base: &b {x: 1}\nm: {<<: *b, y: 3, y: 4}", "doc", is_json=False)
     with pytest.raises(InputError, match="found unhashable key"):
         parse_document("? [a, b]\n: 1", "doc", is_json=False)
+
+
+def test_the_loader_has_no_path_resolvers_its_hooks_and_tag_cache_would_miss() -> None:
+    from peakpilot.documents import _Loader
+
+    assert not _Loader.yaml_path_resolvers
