@@ -33,9 +33,14 @@ def _period_start(current: int, changes: list[tuple[float, int]], now: float, pe
 def _starts(
     current: int, rules: ScalingRules, changes: Iterable[tuple[float, int]], now: float
 ) -> list[tuple[StepLimit, int]]:
-    """Each step limit with the replicas at the start of its period."""
+    """Each step limit with the replicas at the start of its period (each period summed once:
+    the default scale-up limits share theirs)."""
     recent = list(changes)
-    return [(limit, _period_start(current, recent, now, limit.period)) for limit in rules.limits]
+    start: dict[float, int] = {}
+    for limit in rules.limits:
+        if limit.period not in start:
+            start[limit.period] = _period_start(current, recent, now, limit.period)
+    return [(limit, start[limit.period]) for limit in rules.limits]
 
 
 def _raised(limit: StepLimit, start: int, float64: bool) -> int:

@@ -645,9 +645,11 @@ def decide(
             recommendation = min(recommendation, shares[i])
         mem.recommend(now, recommendation)
     changes = tuple(
-        Change(d.name, now, d.current, d.desired)
-        for d in result.workloads
-        if d.desired != d.current and d.name not in held
-    )
-    metrics_ok = all(i.source == "observed" for i in inputs)
+        [
+            Change(d.name, now, d.current, d.desired)
+            for d in result.workloads
+            if d.desired != d.current and d.name not in held
+        ]
+    )  # lists, not generators: this runs at every reconcile
+    metrics_ok = all([i.source == "observed" for i in inputs])
     return Decision(now, result, tuple(inputs), metrics_ok, changes, left_out)

@@ -298,11 +298,11 @@ def replay(
             current[d.name] = d.desired
             pods[d.name].scale(k, d.desired)
             desired[d.name].append(d.desired)
-            given = decision.input(d.name)
+        for given in decision.inputs:  # one per planned workload, as the plan has
             if given.forecast is not None:
-                methods[d.name][given.forecast.method] += 1
-                bases[d.name][given.forecast.basis] += 1
-            surging[d.name] += given.surge is not None
+                methods[given.name][given.forecast.method] += 1
+                bases[given.name][given.forecast.basis] += 1
+            surging[given.name] += given.surge is not None
         if progress is not None and (k % every == 0 or k == w.steps - 1):
             progress(k + 1, w.steps)
 
