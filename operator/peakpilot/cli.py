@@ -90,7 +90,7 @@ class _Stdout:
 
 # Container objects a one-shot command allocates between two passes of the cyclic garbage
 # collector (Python's default: 700). `plan` on 1000 workloads allocates fewer than this after its
-# imports, and the passes it made (~180) cost ~0.1 s of CPU, re-walking the parsed policy and the
+# imports, and the passes it made (~170) cost ~0.1 s of CPU, re-walking the parsed policy and the
 # models each time; what a command leaves in cycles is freed when it exits. mypy does the same.
 ONE_SHOT_GC_THRESHOLD = 200_000
 
