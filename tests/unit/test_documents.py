@@ -67,3 +67,17 @@ def test_the_loader_has_no_path_resolvers_its_hooks_and_tag_cache_would_miss() -
     from peakpilot.documents import _Loader
 
     assert not _Loader.yaml_path_resolvers
+
+
+def test_strings_read_as_their_text_tagged_aliased_or_as_keys() -> None:
+    text = "a: !!str 5\nb: &x hello\nc: [*x, *x]\n? !!str k\n: v\nd: ''\ne: |\n  two\n  lines\n"
+    assert parse_document(text, "doc", is_json=False) == {
+        "a": "5",
+        "b": "hello",
+        "c": ["hello", "hello"],
+        "k": "v",
+        "d": "",
+        "e": "two\nlines\n",
+    }
+    with pytest.raises(InputError, match="could not determine a constructor"):
+        parse_document("=: 1", "doc", is_json=False)  # YAML 1.1's value key, never a string
