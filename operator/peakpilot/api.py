@@ -753,7 +753,9 @@ class ForecastStatus(ApiModel):
     reason: str = Field(
         default="", max_length=512, description="Why that method: its accuracy gate, or the spec."
     )
-    basis: str = Field(description="What set the demand: forecast, band, load or event NAME.")
+    basis: str = Field(
+        description="What set the demand: forecast, band, load, daily envelope or event NAME."
+    )
 
 
 class WorkloadStatus(ApiModel):

@@ -150,7 +150,7 @@ class ForecastUse:
     value: float  # the forecast's upper quantile over the horizon (requests/s)
     band: float  # the short-term band: recent level + z sigmas (0 with method reactive); on a
     # scale-up, where it settles if the load holds (surge.settled_band)
-    basis: str  # what set the demand: forecast | band | load (method reactive) | event NAME
+    basis: str  # what set the demand: forecast | band | load | daily envelope | event NAME
     scores: Mapping[str, float] = field(default_factory=dict)  # method -> recent error (WAPE)
 
 
@@ -284,7 +284,12 @@ def _sized(
         )
     band = surge.band(mem.short, surge.z_score(settings.quantile))
     demand, basis = forecast.value, "forecast"
-    for value, name in ((band, "band"), (load, "load")):  # never below the load at hand
+    # A daily rise recent days agree on, ahead of the lead time: the load at hand times it (the
+    # envelope says how much, not at what level: days differ in level far more than in shape).
+    rise = forecaster.rise(now, horizon) if settings.method in ("auto", "seasonal") else None
+    envelope = load * rise if rise is not None else 0.0
+    candidates = ((band, "band"), (load, "load"), (envelope, "daily envelope"))
+    for value, name in candidates:  # never below the load at hand
         if value > demand:
             demand, basis = value, name
     return demand, ForecastUse(

@@ -337,8 +337,13 @@ class Curve:
         out: list[tuple[int, float, float]] = []
         for i in range(first, last):
             slope = (t[i + 1] - t[i]) / (c[i + 1] - c[i])
-            if out and _close(out[-1][2], slope, self._scale):
-                continue  # same line as the previous segment
+            if out:
+                k, total, along = out[-1]
+                # The same line as the previous segment: its slope, and the line still meets
+                # this segment's end (slopes within the tolerance would drift apart over a run).
+                on_line = _close(total + along * (c[i + 1] - k), t[i + 1], self._scale)
+                if _close(along, slope, self._scale) and on_line:
+                    continue
             out.append((c[i], t[i], slope))
         return out
 

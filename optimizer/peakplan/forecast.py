@@ -38,6 +38,8 @@ from functools import lru_cache
 from statistics import NormalDist
 from typing import Any, Literal
 
+from peakplan import envelope
+from peakplan.envelope import EnvelopeState
 from peakplan.values import quick_init
 
 Method = Literal["seasonal", "trend", "reactive"]
@@ -179,6 +181,7 @@ class ForecasterState:
     weekly: SeasonalState = field(default_factory=lambda: SeasonalState.empty(2016))
     scores: dict[str, ErrorScore] = field(default_factory=lambda: {m: ErrorScore() for m in MODELS})
     pending: list[Pending] = field(default_factory=list)
+    envelope: EnvelopeState = field(default_factory=lambda: EnvelopeState.empty(288))
 
     @classmethod
     def for_config(cls, config: ForecastConfig) -> ForecasterState:
@@ -186,6 +189,7 @@ class ForecasterState:
         return cls(
             daily=SeasonalState.empty(per_day),
             weekly=SeasonalState.empty(7 * per_day),
+            envelope=EnvelopeState.empty(per_day),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -205,7 +209,22 @@ class ForecasterState:
             weekly=_seasonal_from_dict(data["weekly"]),
             scores={m: ErrorScore(**s) for m, s in data["scores"].items()},
             pending=[Pending(p["target"], dict(p["predictions"])) for p in data["pending"]],
+            envelope=_envelope_from_dict(data.get("envelope"), len(data["daily"]["profile"])),
         )
+
+
+def _envelope_from_dict(data: Mapping[str, Any] | None, period: int) -> EnvelopeState:
+    """The envelope of a saved state (a state saved before it existed: an empty one)."""
+    if data is None:
+        return EnvelopeState.empty(period)
+    pending = [(int(t), float(f), float(v)) for t, f, v in data["pending"]]
+    lists = {
+        "means": list(data["means"]),
+        "row_day": list(data["row_day"]),
+        "levels": list(data["levels"]),
+        "pending": pending,
+    }
+    return EnvelopeState(**{**data, **lists})
 
 
 def _seasonal_from_dict(data: Mapping[str, Any]) -> SeasonalState:
@@ -226,6 +245,7 @@ class Forecaster:
         # Both caches know the scores by `_scores_version`.
         self._gate: tuple[tuple[object, ...], tuple[Model, str]] | None = None
         self._scored: tuple[tuple[object, ...], dict[str, float]] | None = None
+        self._rise: tuple[tuple[object, ...], float | None] | None = None
         if self.state.daily.period * self.config.season_bucket != DAY:
             raise ValueError("the state was built for another season_bucket than the config's")
 
@@ -417,6 +437,21 @@ class Forecaster:
         ahead = max(0.0, when - (trend.time if trend.time is not None else when))
         return max(0.0, trend.level + trend.slope * damping * -math.expm1(-ahead / damping))
 
+    def rise(self, t: float, horizon: float) -> float | None:
+        """How much the daily envelope expects the load to grow over [t, t + horizon] and the
+        envelope's look-ahead (the highest recent-days median ahead over the one at t, >= 1),
+        while its out-of-sample forecasts beat the last value's; None otherwise."""
+        env, cfg = self.state.envelope, self.config
+        if not env.engaged(cfg.min_scored, cfg.margin):
+            return None
+        first = math.floor(t / cfg.season_bucket)
+        last = math.floor((t + max(horizon, 0.0) + envelope.AHEAD) / cfg.season_bucket)
+        # The levels change once a season bucket: the answer is kept while its inputs are.
+        key = (first, last, env.last_day, self.state.season_bucket.index)
+        if self._rise is None or self._rise[0] != key:
+            self._rise = (key, envelope.rise(env, first, last, cfg.ratio_limit))
+        return self._rise[1]
+
     def _horizon_factor(self, horizon: float) -> float:
         """Errors grow roughly like the square root of the horizon (a random walk)."""
         return math.sqrt(max(horizon, self.config.score_bucket) / self.config.horizon)
@@ -434,6 +469,7 @@ class Forecaster:
                     (self.state.weekly, cfg.weekly_alpha),
                 ):
                     _update_seasonal(seasonal, cfg, bucket.index, mean, alpha)
+                envelope.record(self.state.envelope, bucket.index, mean)
         if bucket.index is None or index > bucket.index:
             _reset(bucket, index)
 
@@ -459,6 +495,7 @@ class Forecaster:
             for model, forecast in entry.predictions.items():
                 score = self.state.scores[model]
                 _update_score(score, abs(forecast - truth), reactive, level, truth, alpha)
+        envelope.resolve(self.state.envelope, index, truth, alpha)
 
     def _issue(self, index: int) -> None:
         """Each model forecasts the mean of the bucket `lead_buckets` after bucket `index`."""
@@ -478,6 +515,15 @@ class Forecaster:
             if value is not None and seasonal.seen >= cfg.coverage * seasonal.period:
                 predictions[model] = value
         s.pending.append(Pending(target, predictions))
+        far = index + envelope.ahead_buckets(cfg.horizon, cfg.score_bucket)
+        envelope.issue(
+            s.envelope,
+            far,
+            math.floor((index + 1) * cfg.score_bucket / cfg.season_bucket),
+            math.floor((far + 0.5) * cfg.score_bucket / cfg.season_bucket),
+            s.last_value,
+            cfg.ratio_limit,
+        )
 
 
 def _add(bucket: Bucket, value: float) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from peakplan.curves import (
@@ -185,6 +185,22 @@ def test_candidates_are_exactly_the_strict_prefix_minima_of_lo_to_hi(w: Workload
 
 @settings(max_examples=150, deadline=None)
 @given(workloads())
+# Slopes -1.00000002 then -1.0: within the tolerance of each other, but one line for both
+# drifted 3.4e-7 from the totals over the run (a random draw found it).
+@example(
+    workload(
+        demand=1e-9,
+        current=21,
+        lo=0,
+        hi=18,
+        capacity=5.0,
+        slo=UtilizationSLO(0.5),
+        priority=0.001,
+        value=10.0,
+        price=0.0,
+        churn=1.0,
+    )
+)
 def test_each_convex_run_is_reproduced_exactly_by_its_envelope(w: Workload) -> None:
     curve = build_curve(w)
     covered: list[int] = []

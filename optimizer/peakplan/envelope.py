@@ -1,0 +1,142 @@
+"""The daily envelope: what the last few days say the next quarter of an hour brings, and
+whether to believe it.
+
+The forecaster's daily model is a point forecast at the same minute, smoothed over days: one
+day's burst stays in it for days, and at the lead time of a scale-up (about a minute ahead) no
+model beats the last value anyway, so a daily ramp is followed, not met. The envelope looks
+further ahead instead:
+
+- each slot of the day (the season bucket, 5 minutes) keeps its mean on each of the last
+  `DAYS` days; the slot's level is their median over at least `QUORUM` of them, so one odd
+  day is outvoted;
+- the rise at t is the highest level over [t, t + lead + AHEAD] divided by the level at t: how
+  much the load is expected to grow, a peak allowed to come up to AHEAD earlier than usual;
+- it is used only while it has earned it: each scoring bucket it forecasts the load at the far
+  end of that window as the last value times (level there / level now), scored out of sample
+  against the last value itself on the same buckets (EWMAs over about a day, as the forecaster
+  scores its models); engaged while it cuts the last value's error by the forecaster's own
+  margin (20 %), the bar every model clears before it is used. Bursts at random times do not
+  engage it; neither, on some days, does a peak whose time moves by ten minutes or more from
+  day to day (the point forecast then misses its edges as often as the last value does).
+
+State is a plain dataclass of lists (deep-copyable, JSON-able through `asdict`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DAYS = 5  # recent days kept per slot: a median of 3 to 5 outvotes one odd day
+QUORUM = 3  # days a slot needs before it has a level
+AHEAD = 900.0  # how much earlier than on recent days a peak may come (s)
+EPS = 1e-12
+
+
+@dataclass(slots=True)
+class EnvelopeState:
+    period: int  # slots a day
+    means: list[float | None]  # DAYS rows of `period` slots; row = day % DAYS
+    row_day: list[int | None] = field(default_factory=lambda: [None] * DAYS)
+    last_day: int | None = None  # the newest day recorded
+    levels: list[float | None] = field(default_factory=list)  # each slot's median, kept current
+    # Out-of-sample scoring: (target scoring bucket, the envelope's forecast, the last value)
+    pending: list[tuple[int, float, float]] = field(default_factory=list)
+    scored: int = 0
+    error: float = 0.0  # EWMA of |envelope forecast - truth|
+    last_error: float = 0.0  # EWMA of |last value - truth| on the same buckets
+
+    def __post_init__(self) -> None:
+        if len(self.levels) != self.period:  # built from means alone: derive them
+            self.levels = [_median(self, slot) for slot in range(self.period)]
+
+    @classmethod
+    def empty(cls, period: int) -> EnvelopeState:
+        return cls(period, [None] * (DAYS * period), levels=[None] * period)
+
+    def engaged(self, min_scored: int, margin: float) -> bool:
+        """Has the envelope forecast the load at the far end of its window better than the
+        last value, by `margin` of its error, out of sample over `min_scored` buckets?"""
+        return self.scored >= min_scored and self.error < (1.0 - margin) * self.last_error
+
+
+def record(state: EnvelopeState, index: int, mean: float) -> None:
+    """Keep the mean of finished season bucket `index` (buckets since the epoch)."""
+    day, slot = divmod(index, state.period)
+    row = day % DAYS
+    if state.row_day[row] != day:  # a new day takes the row of the oldest one
+        start = row * state.period
+        state.means[start : start + state.period] = [None] * state.period
+        state.row_day[row] = day
+    state.means[row * state.period + slot] = mean
+    if state.last_day is None or day > state.last_day:
+        # A new day: a row was replaced and the oldest day may have aged out, for every slot.
+        state.last_day = day
+        state.levels = [_median(state, s) for s in range(state.period)]
+    else:
+        state.levels[slot] = _median(state, slot)
+
+
+def level(state: EnvelopeState, index: int) -> float | None:
+    """The median over the recent days of the slot of season bucket `index` (None: too few)."""
+    return state.levels[index % state.period]
+
+
+def _median(state: EnvelopeState, slot: int) -> float | None:
+    if state.last_day is None:
+        return None
+    oldest = state.last_day - DAYS
+    values = sorted(
+        value
+        for row, day in enumerate(state.row_day)
+        if day is not None
+        and day > oldest
+        and (value := state.means[row * state.period + slot]) is not None
+    )
+    n = len(values)
+    if n < QUORUM:
+        return None
+    return values[n // 2] if n % 2 else 0.5 * (values[n // 2 - 1] + values[n // 2])
+
+
+def rise(state: EnvelopeState, first: int, last: int, limit: float) -> float | None:
+    """The highest level over season buckets [first, last] / the level at `first` (>= 1, at
+    most `limit`); None when the slot at `first` has no level."""
+    base = level(state, first)
+    if base is None or base <= EPS:
+        return None
+    top = base
+    for index in range(first + 1, last + 1):
+        value = level(state, index)
+        if value is not None and value > top:
+            top = value
+    return min(top / base, limit)
+
+
+def issue(
+    state: EnvelopeState, target: int, now: int, ahead: int, last: float, limit: float
+) -> None:
+    """Forecast scoring bucket `target` (season bucket `ahead`, from season bucket `now`)."""
+    base, there = level(state, now), level(state, ahead)
+    if base is None or there is None or base <= EPS:
+        return
+    ratio = min(limit, max(1.0 / limit, there / base))
+    state.pending.append((target, last * ratio, last))
+
+
+def resolve(state: EnvelopeState, index: int, truth: float | None, alpha: float) -> None:
+    """Score the forecasts of scoring bucket `index`; drop any for buckets that passed unseen."""
+    pending = state.pending
+    while pending and pending[0][0] <= index:
+        target, forecast, last = pending.pop(0)
+        if target != index or truth is None:
+            continue
+        state.scored += 1
+        weight = max(alpha, 1.0 / state.scored)  # a plain mean until the EWMA has enough
+        state.error += weight * (abs(forecast - truth) - state.error)
+        state.last_error += weight * (abs(last - truth) - state.last_error)
+
+
+def ahead_buckets(lead: float, score_bucket: float) -> int:
+    """Scoring buckets between a forecast and the bucket it is scored on: the far end of the
+    rise's window (the lead time, then AHEAD)."""
+    return max(1, round((lead + AHEAD) / score_bucket))
