@@ -11,11 +11,11 @@ further ahead instead:
   day is outvoted;
 - the rise at t is the highest level over [t, t + lead + AHEAD] divided by the level at t: how
   much the load is expected to grow, a peak allowed to come up to AHEAD earlier than usual;
-- it is used only while it has earned it: each scoring bucket it forecasts the load at the far
-  end of that window as the last value times (level there / level now), scored out of sample
-  against the last value itself on the same buckets (EWMAs over about a day, as the forecaster
-  scores its models); engaged while it cuts the last value's error by the forecaster's own
-  margin (20 %), the bar every model clears before it is used. Bursts at random times do not
+- it is used only while it has earned it: each scoring bucket the forecaster has it forecast
+  the load at the far end of that window as the last value times (level there / level now)
+  (`forecast_ratio`), scored out of sample like its models against the last value on the same
+  buckets; engaged while it cuts the last value's error by the forecaster's own margin (20 %),
+  the bar every model clears before it is used. Bursts at random times do not
   engage it; neither, on some days, does a peak whose time moves by ten minutes or more from
   day to day (the point forecast then misses its edges as often as the last value does).
 
@@ -39,11 +39,6 @@ class EnvelopeState:
     row_day: list[int | None] = field(default_factory=lambda: [None] * DAYS)
     last_day: int | None = None  # the newest day recorded
     levels: list[float | None] = field(default_factory=list)  # each slot's median, kept current
-    # Out-of-sample scoring: (target scoring bucket, the envelope's forecast, the last value)
-    pending: list[tuple[int, float, float]] = field(default_factory=list)
-    scored: int = 0
-    error: float = 0.0  # EWMA of |envelope forecast - truth|
-    last_error: float = 0.0  # EWMA of |last value - truth| on the same buckets
 
     def __post_init__(self) -> None:
         if len(self.levels) != self.period:  # built from means alone: derive them
@@ -51,12 +46,7 @@ class EnvelopeState:
 
     @classmethod
     def empty(cls, period: int) -> EnvelopeState:
-        return cls(period, [None] * (DAYS * period), levels=[None] * period)
-
-    def engaged(self, min_scored: int, margin: float) -> bool:
-        """Has the envelope forecast the load at the far end of its window better than the
-        last value, by `margin` of its error, out of sample over `min_scored` buckets?"""
-        return self.scored >= min_scored and self.error < (1.0 - margin) * self.last_error
+        return cls(period, [None] * (DAYS * period))
 
 
 def record(state: EnvelopeState, index: int, mean: float) -> None:
@@ -112,28 +102,13 @@ def rise(state: EnvelopeState, first: int, last: int, limit: float) -> float | N
     return min(top / base, limit)
 
 
-def issue(
-    state: EnvelopeState, target: int, now: int, ahead: int, last: float, limit: float
-) -> None:
-    """Forecast scoring bucket `target` (season bucket `ahead`, from season bucket `now`)."""
+def forecast_ratio(state: EnvelopeState, now: int, ahead: int, limit: float) -> float | None:
+    """What the levels say the load at season bucket `ahead` is, as a share of the load at
+    season bucket `now` (within [1 / limit, limit]); None without both levels."""
     base, there = level(state, now), level(state, ahead)
     if base is None or there is None or base <= EPS:
-        return
-    ratio = min(limit, max(1.0 / limit, there / base))
-    state.pending.append((target, last * ratio, last))
-
-
-def resolve(state: EnvelopeState, index: int, truth: float | None, alpha: float) -> None:
-    """Score the forecasts of scoring bucket `index`; drop any for buckets that passed unseen."""
-    pending = state.pending
-    while pending and pending[0][0] <= index:
-        target, forecast, last = pending.pop(0)
-        if target != index or truth is None:
-            continue
-        state.scored += 1
-        weight = max(alpha, 1.0 / state.scored)  # a plain mean until the EWMA has enough
-        state.error += weight * (abs(forecast - truth) - state.error)
-        state.last_error += weight * (abs(last - truth) - state.last_error)
+        return None
+    return min(limit, max(1.0 / limit, there / base))
 
 
 def ahead_buckets(lead: float, score_bucket: float) -> int:

@@ -182,6 +182,10 @@ class ForecasterState:
     scores: dict[str, ErrorScore] = field(default_factory=lambda: {m: ErrorScore() for m in MODELS})
     pending: list[Pending] = field(default_factory=list)
     envelope: EnvelopeState = field(default_factory=lambda: EnvelopeState.empty(288))
+    # The envelope's forecasts of the load at the far end of its window, and their score
+    # ("envelope" against "reactive", the last value).
+    envelope_pending: list[Pending] = field(default_factory=list)
+    envelope_score: ErrorScore = field(default_factory=ErrorScore)
 
     @classmethod
     def for_config(cls, config: ForecastConfig) -> ForecasterState:
@@ -210,6 +214,11 @@ class ForecasterState:
             scores={m: ErrorScore(**s) for m, s in data["scores"].items()},
             pending=[Pending(p["target"], dict(p["predictions"])) for p in data["pending"]],
             envelope=_envelope_from_dict(data.get("envelope"), len(data["daily"]["profile"])),
+            envelope_pending=[
+                Pending(p["target"], dict(p["predictions"]))
+                for p in data.get("envelope_pending", [])
+            ],
+            envelope_score=ErrorScore(**data.get("envelope_score", {})),
         )
 
 
@@ -217,14 +226,8 @@ def _envelope_from_dict(data: Mapping[str, Any] | None, period: int) -> Envelope
     """The envelope of a saved state (a state saved before it existed: an empty one)."""
     if data is None:
         return EnvelopeState.empty(period)
-    pending = [(int(t), float(f), float(v)) for t, f, v in data["pending"]]
-    lists = {
-        "means": list(data["means"]),
-        "row_day": list(data["row_day"]),
-        "levels": list(data["levels"]),
-        "pending": pending,
-    }
-    return EnvelopeState(**{**data, **lists})
+    lists = {"means": list(data["means"]), "row_day": list(data["row_day"])}
+    return EnvelopeState(**{**data, **lists, "levels": list(data["levels"])})
 
 
 def _seasonal_from_dict(data: Mapping[str, Any]) -> SeasonalState:
@@ -245,7 +248,6 @@ class Forecaster:
         # Both caches know the scores by `_scores_version`.
         self._gate: tuple[tuple[object, ...], tuple[Model, str]] | None = None
         self._scored: tuple[tuple[object, ...], dict[str, float]] | None = None
-        self._rise: tuple[tuple[object, ...], float | None] | None = None
         if self.state.daily.period * self.config.season_bucket != DAY:
             raise ValueError("the state was built for another season_bucket than the config's")
 
@@ -437,20 +439,22 @@ class Forecaster:
         ahead = max(0.0, when - (trend.time if trend.time is not None else when))
         return max(0.0, trend.level + trend.slope * damping * -math.expm1(-ahead / damping))
 
+    def envelope_engaged(self) -> bool:
+        """Has the daily envelope forecast the load at the far end of its window better than the
+        last value, by the gate's margin, out of sample over enough buckets?"""
+        score, cfg = self.state.envelope_score, self.config
+        return score.n >= cfg.min_scored and score.error < (1.0 - cfg.margin) * score.reactive_error
+
     def rise(self, t: float, horizon: float) -> float | None:
         """How much the daily envelope expects the load to grow over [t, t + horizon] and the
         envelope's look-ahead (the highest recent-days median ahead over the one at t, >= 1),
         while its out-of-sample forecasts beat the last value's; None otherwise."""
-        env, cfg = self.state.envelope, self.config
-        if not env.engaged(cfg.min_scored, cfg.margin):
+        cfg = self.config
+        if not self.envelope_engaged():
             return None
         first = math.floor(t / cfg.season_bucket)
         last = math.floor((t + max(horizon, 0.0) + envelope.AHEAD) / cfg.season_bucket)
-        # The levels change once a season bucket: the answer is kept while its inputs are.
-        key = (first, last, env.last_day, self.state.season_bucket.index)
-        if self._rise is None or self._rise[0] != key:
-            self._rise = (key, envelope.rise(env, first, last, cfg.ratio_limit))
-        return self._rise[1]
+        return envelope.rise(self.state.envelope, first, last, cfg.ratio_limit)
 
     def _horizon_factor(self, horizon: float) -> float:
         """Errors grow roughly like the square root of the horizon (a random walk)."""
@@ -484,18 +488,21 @@ class Forecaster:
 
     def _resolve(self, index: int, truth: float | None) -> None:
         """Score the forecasts of bucket `index`; drop any for buckets that passed unseen."""
-        pending = self.state.pending
+        s = self.state
         alpha = -math.expm1(-self.config.score_bucket / self.config.score_tau)
-        while pending and pending[0].target <= index:
-            entry = pending.pop(0)
-            if entry.target != index or truth is None:
-                continue
+        due, envelope_due = _due(s.pending, index), _due(s.envelope_pending, index)
+        if truth is None:
+            return
+        for entry in due:
             reactive = abs(entry.predictions["reactive"] - truth)
             level = abs(entry.predictions["level"] - truth)
             for model, forecast in entry.predictions.items():
-                score = self.state.scores[model]
+                score = s.scores[model]
                 _update_score(score, abs(forecast - truth), reactive, level, truth, alpha)
-        envelope.resolve(self.state.envelope, index, truth, alpha)
+        for entry in envelope_due:
+            last = abs(entry.predictions["reactive"] - truth)  # the only baseline it needs
+            error = abs(entry.predictions["envelope"] - truth)
+            _update_score(s.envelope_score, error, last, last, truth, alpha)
 
     def _issue(self, index: int) -> None:
         """Each model forecasts the mean of the bucket `lead_buckets` after bucket `index`."""
@@ -516,14 +523,26 @@ class Forecaster:
                 predictions[model] = value
         s.pending.append(Pending(target, predictions))
         far = index + envelope.ahead_buckets(cfg.horizon, cfg.score_bucket)
-        envelope.issue(
+        ratio = envelope.forecast_ratio(
             s.envelope,
-            far,
             math.floor((index + 1) * cfg.score_bucket / cfg.season_bucket),
             math.floor((far + 0.5) * cfg.score_bucket / cfg.season_bucket),
-            s.last_value,
             cfg.ratio_limit,
         )
+        if ratio is not None:
+            forecast = {"envelope": s.last_value * ratio, "reactive": s.last_value}
+            s.envelope_pending.append(Pending(far, forecast))
+
+
+def _due(pending: list[Pending], index: int) -> list[Pending]:
+    """The forecasts of bucket `index`, taken off the queue with any for buckets that passed
+    unseen."""
+    due = []
+    while pending and pending[0].target <= index:
+        entry = pending.pop(0)
+        if entry.target == index:
+            due.append(entry)
+    return due
 
 
 def _add(bucket: Bucket, value: float) -> None:

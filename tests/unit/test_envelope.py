@@ -81,8 +81,7 @@ def test_a_peak_that_moves_by_minutes_from_day_to_day_is_still_seen() -> None:
     # minutes early, but the gate scores a point forecast: at +-10 minutes a day it stays
     # engaged on some draws only; docs/BENCHMARKS.md has what that means on real traces.)
     forecaster = fed(lunch_peak(jitter=120), 5 * DAY + NOON - 1500)
-    config = ForecastConfig()
-    assert forecaster.state.envelope.engaged(config.min_scored, config.margin)
+    assert forecaster.envelope_engaged()
     rises = []
     for k in range(int(1500 / STEP)):  # the 25 minutes before noon, at 100 rps
         t = 5 * DAY + NOON - 1500 + (k + 1) * STEP
@@ -117,7 +116,7 @@ def test_bursts_at_random_times_never_engage_it() -> None:
         t = k * STEP
         forecaster.observe(t, load(t))
         engaged += forecaster.rise(t, LEAD) is not None
-    assert forecaster.state.envelope.scored > 3000  # it was scored all along ...
+    assert forecaster.state.envelope_score.n > 3000  # it was scored all along ...
     assert engaged == 0  # ... and never did better than the last value
 
 
