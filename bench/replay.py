@@ -28,7 +28,7 @@ from typing import Any
 from peakpilot.inputs import load_policy
 from peakpilot.plot import plot_replay
 from peakpilot.translate import to_policy
-from peakplan.policy import DEFAULT_SCALE_DOWN, ForecastSettings, Policy
+from peakplan.policy import HPA_SCALE_DOWN, ForecastSettings, Policy
 from peakplan.problem import Budget
 from peakplan.replay import (
     ControllerRun,
@@ -195,7 +195,7 @@ def ablations(traces_dir: Path) -> list[str]:
         "the example policy": full,
         "without the calendar": replace(full, events=()),
         "HPA scale-down window (300 s)": replace(
-            full, behavior=replace(behavior, down=DEFAULT_SCALE_DOWN)
+            full, behavior=replace(behavior, down=HPA_SCALE_DOWN)
         ),
         "a 120 s scale-down window": replace(
             full, behavior=replace(behavior, down=replace(behavior.down, window=120.0))

@@ -23,7 +23,7 @@ from peakplan.behavior import (
     stabilized_ceiling,
     stabilized_floor,
 )
-from peakplan.policy import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, ScalingRules, StepLimit
+from peakplan.policy import HPA_SCALE_DOWN, HPA_SCALE_UP, ScalingRules, StepLimit
 
 NOW = 10_000.0
 UNLIMITED = 2**31 - 1
@@ -52,10 +52,10 @@ class Step:
 
 SCALE_UP = {
     # The HPA default: max(+100 %, +4 pods) per 15 s.
-    "default-1-replica": Step(1, DEFAULT_SCALE_UP, 5),  # max(ceil(1 x 2)=2, 1+4=5)
-    "default-3-replicas": Step(3, DEFAULT_SCALE_UP, 7),  # max(6, 7)
-    "default-4-replicas-tie": Step(4, DEFAULT_SCALE_UP, 8),  # max(8, 8)
-    "default-10-replicas": Step(10, DEFAULT_SCALE_UP, 20),  # max(20, 14)
+    "default-1-replica": Step(1, HPA_SCALE_UP, 5),  # max(ceil(1 x 2)=2, 1+4=5)
+    "default-3-replicas": Step(3, HPA_SCALE_UP, 7),  # max(6, 7)
+    "default-4-replicas-tie": Step(4, HPA_SCALE_UP, 8),  # max(8, 8)
+    "default-10-replicas": Step(10, HPA_SCALE_UP, 20),  # max(20, 14)
     "pods-only": Step(10, rules(pods(2)), 12),  # 10 + 2
     "percent-rounds-up": Step(5, rules(percent(50)), 8),  # ceil(5 x 1.5) = ceil(7.5)
     # Exact integers: 25 x 1.12 = 28 (float64 gives 28.000000000000004, which would round to 29).
@@ -68,10 +68,10 @@ SCALE_UP = {
     "select-disabled": Step(10, rules(pods(4), select="Disabled"), 10),  # no scale-up at all
     # Changes already made in the period come off the allowance: start = current - added.
     "added-in-period-uses-it-up": Step(
-        8, DEFAULT_SCALE_UP, 8, ((10, +4),)
+        8, HPA_SCALE_UP, 8, ((10, +4),)
     ),  # start 4: max(8, 8) = 8 = current
     "added-exactly-one-period-ago-is-gone": Step(
-        8, DEFAULT_SCALE_UP, 16, ((15, +4),)
+        8, HPA_SCALE_UP, 16, ((15, +4),)
     ),  # 15 s ago is outside (now - t < 15 fails): start 8, max(16, 12)
     "per-policy-periods-max": Step(
         12, rules(pods(4, 60), percent(100, 15)), 16, ((30, +4), (10, +4))
@@ -83,7 +83,7 @@ SCALE_UP = {
     "removed-in-period-adds-back": Step(6, rules(pods(4)), 14, ((30, -4),)),  # 10 + 4
     "older-than-period-ignored": Step(10, rules(pods(4)), 14, ((61, +10),)),  # start 10
     # From zero: +4 pods works; a percentage of nothing is nothing, so it allows one pod.
-    "from-zero-default": Step(0, DEFAULT_SCALE_UP, 4),  # max(1, 0+4)
+    "from-zero-default": Step(0, HPA_SCALE_UP, 4),  # max(1, 0+4)
     "from-zero-percent-only": Step(0, rules(percent(100)), 1),  # max(ceil(0), 0+1)
     "from-zero-select-min": Step(0, rules(pods(4), percent(100), select="Min"), 1),  # min(4, 1)
 }
@@ -97,7 +97,7 @@ def test_scale_up_limit(step: Step) -> None:
 
 SCALE_DOWN = {
     # The HPA default: -100 % per 15 s, i.e. straight to the recommendation.
-    "default-anything": Step(10, DEFAULT_SCALE_DOWN, 0),  # floor(10 x 0)
+    "default-anything": Step(10, HPA_SCALE_DOWN, 0),  # floor(10 x 0)
     "percent-10": Step(10, rules(percent(10)), 9),  # floor(10 x 0.9)
     "percent-rounds-down": Step(25, rules(percent(10)), 22),  # floor(22.5)
     # Exact integers: 10 x (1 - 0.9) = 1 (float64 gives 0.9999999999999998 -> 0).
@@ -114,7 +114,7 @@ SCALE_DOWN = {
     # The current HPA also takes off what was added in the period: start = 20 - 10 = 10.
     "added-in-period-takes-off": Step(20, rules(percent(50)), 5, ((20, +10),)),  # floor(10 x .5)
     "never-below-zero": Step(3, rules(pods(5)), 0),  # 3 - 5 -> 0
-    "from-zero": Step(0, DEFAULT_SCALE_DOWN, 0),
+    "from-zero": Step(0, HPA_SCALE_DOWN, 0),
 }
 
 

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from peakplan.behavior import scale_down_limit, scale_up_limit
-from peakplan.policy import DEFAULT_SCALE_DOWN, ScalingRules, StepLimit
+from peakplan.policy import HPA_SCALE_DOWN, ScalingRules, StepLimit
 from peakplan.replay import parse_trace
 from peakplan.replay.hpa import Hpa, HpaConfig, HpaState, hpa_step, proposal, replay_hpa
 
@@ -129,7 +129,7 @@ STEP_CASES = [
             target_utilization=0.5,
             metric_lag=0,
             min_replicas=2,
-            scale_down=ScalingRules(0.0, "Max", DEFAULT_SCALE_DOWN.limits),
+            scale_down=ScalingRules(0.0, "Max", HPA_SCALE_DOWN.limits),
         ),
         5,
         (0, 0),

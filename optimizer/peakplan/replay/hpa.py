@@ -9,7 +9,7 @@ the request rate per pod (an External/Pods metric with an AverageValue target):
 - stabilisation: a scale-up proposal takes the lowest recommendation of the scale-up window
   (0 s by default), a scale-down proposal the highest of the last 300 s;
 - rate limits: up by at most max(+4 pods, +100 %) per 15 s, down by 100 % per 15 s (no limit):
-  `behavior`'s step limits and the core's HPA defaults (`policy.DEFAULT_SCALE_UP/DOWN`), in
+  `behavior`'s step limits and the HPA's defaults (`policy.HPA_SCALE_UP/DOWN`), in
   Kubernetes' float64 arithmetic, each direction counting only its own recent changes;
 - then [minReplicas, maxReplicas]; metric failures (a missing observation) change nothing;
 - the metric the HPA acts on at t is the rate observed at t - 30 s (metrics pipeline lag).
@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from peakplan.behavior import scale_down_limit, scale_up_limit
-from peakplan.policy import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, ScalingRules
+from peakplan.policy import HPA_SCALE_DOWN, HPA_SCALE_UP, ScalingRules
 
 EPS = 1e-9
 MAX_INT32 = 2**31 - 1
@@ -39,8 +39,8 @@ class HpaConfig:
     max_replicas: int = MAX_INT32
     tolerance: float = 0.1
     metric_lag: float = 30.0  # seconds between the load and the metric the HPA sees
-    scale_up: ScalingRules = DEFAULT_SCALE_UP  # stabilisation window and step limits
-    scale_down: ScalingRules = DEFAULT_SCALE_DOWN
+    scale_up: ScalingRules = HPA_SCALE_UP  # stabilisation window and step limits
+    scale_down: ScalingRules = HPA_SCALE_DOWN
 
     def __post_init__(self) -> None:
         if self.capacity <= 0 or not 0 < self.target_utilization <= 1:
