@@ -462,17 +462,21 @@ class ScalingRules(SpecModel):
         default="Max", description="Which policy wins: Max (most change), Min, or Disabled."
     )
     policies: list[ScalingPolicyRule] | None = Field(
-        default=None, max_length=10, description="Rate limits; HPA defaults when unset."
+        default=None,
+        max_length=10,
+        description="Rate limits; when unset, none for scaleUp and -100 % per 15 s for scaleDown.",
     )
 
 
 class Behavior(SpecModel):
     scale_up: ScalingRules | None = Field(
         default=None,
-        description="Scale-up rules; default 0 s window, max(+100 %, +4 pods) per 15 s.",
+        description="Scale-up rules; default 0 s window and no rate limit (a scale-up goes at once "
+        "to what the demand needs; the HPA's limits are max(+100 %, +4 pods) per 15 s).",
     )
     scale_down: ScalingRules | None = Field(
-        default=None, description="Scale-down rules; default 300 s window, -100 % per 15 s."
+        default=None,
+        description="Scale-down rules; default 600 s window (the HPA's is 300 s), -100 % per 15 s.",
     )
     change_cost: Duration = Field(
         default="10m",
