@@ -25,6 +25,8 @@ from peakplan.controller import (
     decide,
 )
 from peakplan.policy import (
+    HPA_SCALE_DOWN,
+    HPA_SCALE_UP,
     Behavior,
     CalendarEvent,
     ForecastSettings,
@@ -121,9 +123,22 @@ SALE = CalendarEvent("sale", start=S, end=END, lead=LEAD, multiplier=3, min_repl
 BOOST = CalendarEvent("boost", start=S, end=END, lead=LEAD, multiplier=3)
 # No tolerance: the steps show the rate limits' arithmetic alone.
 EVENT_BEHAVIOR = Behavior(FAST_UP, SLOW_DOWN, tolerance=0.0)
+# The HPA's defaults, max(+100 %, +4 pods) per 15 s up and a 300 s window down, chosen
+# explicitly: PeakPilot's own defaults have no scale-up rate limit and a 600 s window.
+HPA = Behavior(up=HPA_SCALE_UP, down=HPA_SCALE_DOWN)
 
 SCENARIOS = {
-    "step-up-within-the-default-rate-limit": web(
+    "step-up-at-once-by-default": web(
+        [(0, 32), (15, 400)],
+        {
+            0: 4,  # 32 rps needs 4
+            15: 50,  # 400 rps needs 50: at once, the default scale-up has no rate limit
+            30: 50,
+        },
+        current=4,
+        demands={15: 400.0},
+    ),
+    "step-up-within-the-hpa-rate-limit": web(
         [(0, 32), (15, 400)],
         {
             0: 4,  # 32 rps needs 4
@@ -134,6 +149,19 @@ SCENARIOS = {
             75: 50,
         },
         current=4,
+        policy=_policy(behavior=HPA),
+    ),
+    "drop-waits-for-the-600s-window-then-scales-down": web(
+        [(0, 400), (75, 80)],
+        {
+            60: 50,  # 400 rps needs 50; the last recommendation of 50 is at 60 s
+            75: 50,  # 80 rps needs 10, but 50 was recommended within the default 600 s
+            645: 50,  # 645 - 60 = 585 < 600: still in the window
+            660: 10,  # 660 - 60 = 600: out; the default -100 % per 15 s goes straight to 10
+            675: 10,
+        },
+        current=50,
+        demands={75: 80.0, 645: 80.0, 660: 80.0},
     ),
     "drop-waits-for-the-300s-window-then-scales-down": web(
         [(0, 400), (75, 80)],
@@ -141,12 +169,15 @@ SCENARIOS = {
             60: 50,  # 400 rps needs 50; the last recommendation of 50 is at 60 s
             75: 50,  # 80 rps needs 10, but 50 was recommended within 300 s
             345: 50,  # 345 - 60 = 285 < 300: still in the window
-            360: 10,  # 360 - 60 = 300: out; the default -100 % per 15 s goes straight to 10
+            360: 10,  # 360 - 60 = 300: out; the HPA's -100 % per 15 s goes straight to 10
             375: 10,
         },
         current=50,
+        policy=_policy(behavior=HPA),
         demands={75: 80.0, 360: 80.0},
     ),
+    # With the HPA's rate limit the first step falls short of what the load needs, so the next
+    # step shows the held value acted on (a scale-up), not only reported.
     "hold-last-known-until-ttl-then-keep-current": web(
         [(0, 80), (15, None)],
         {
@@ -157,7 +188,7 @@ SCENARIOS = {
             90: 10,
         },
         current=4,
-        policy=_policy(MetricFailure("HoldLastKnown", ttl=60)),
+        policy=_policy(MetricFailure("HoldLastKnown", ttl=60), behavior=HPA),
         sources={0: "observed", 15: "held", 60: "held", 75: "missing", 90: "missing"},
         demands={15: 80.0, 60: 80.0, 75: 0.0},
     ),
@@ -182,7 +213,7 @@ SCENARIOS = {
     "static-goes-to-its-replicas": web(
         [(0, None)],
         {
-            0: 20,  # max(current 10, static 20); the default scale-up allows max(20, 14)
+            0: 20,  # max(current 10, static 20); the default scale-up has no rate limit
             15: 20,
         },
         current=10,
@@ -195,6 +226,8 @@ SCENARIOS = {
         current=30,
         policy=_policy(MetricFailure("Static", replicas=20)),
     ),
+    # The HPA's rate limit leaves current below what the last value needs, which is what tells
+    # Current from HoldLastKnown.
     "current-keeps-current-even-with-a-last-value": web(
         [(0, 160), (15, None)],
         {
@@ -202,7 +235,7 @@ SCENARIOS = {
             15: 14,  # HoldLastKnown would go to 20; Current keeps 14
         },
         current=7,
-        policy=_policy(MetricFailure("Current")),
+        policy=_policy(MetricFailure("Current"), behavior=HPA),
         sources={15: "current"},
     ),
     "event-floor-ready-by-start-then-ramp-down-after-end": web(
@@ -224,8 +257,9 @@ SCENARIOS = {
         demands={2925: 80.0, 2940: 240.0, S: 240.0, S + 300: 400.0, END: 80.0},
         start=2700,
     ),
-    # With the HPA's default +100 % / +4 pods per 15 s, 2 -> 40 would take five steps; the floor
-    # is a declared minimum, so like minReplicas it is not rate-limited.
+    # With the HPA's default +100 % / +4 pods per 15 s (chosen here: PeakPilot's default has no
+    # scale-up limit), 2 -> 40 would take five steps; the floor is a declared minimum, so like
+    # minReplicas it is not rate-limited.
     "event-floor-is-not-rate-limited": web(
         [(0, 8)],
         {
@@ -234,7 +268,7 @@ SCENARIOS = {
             2955: 40,
         },
         current=2,
-        policy=_policy(events=(SALE,)),
+        policy=_policy(behavior=HPA, events=(SALE,)),
         start=2700,
     ),
     "event-multiplier-applies-to-the-last-load-before-start": web(
@@ -314,8 +348,9 @@ def test_decide_updates_memory_in_place_so_copies_ask_what_if() -> None:
 
 
 def test_a_reconcile_dated_earlier_makes_the_windows_read_every_recommendation() -> None:
-    # The windows read the newest recommendations only while they are in time order.
-    policy = _policy(behavior=Behavior(change_cost=0, tolerance=0))
+    # The windows read the newest recommendations only while they are in time order. The HPA's
+    # 300 s scale-down window, chosen for the arithmetic below (the default 600 s would hold both).
+    policy = _policy(behavior=Behavior(down=HPA_SCALE_DOWN, change_cost=0, tolerance=0))
     memory = Memory()
     decide(policy, Observation(0, {"web": WorkloadObservation(4, 400.0)}), memory)
     decide(policy, Observation(100, {"web": WorkloadObservation(4, 1600.0)}), memory)
@@ -368,14 +403,14 @@ SHIFT = Scenario(
     loads=[(0, {"shop": 32, "batch": 64}), (15, {"shop": 64, "batch": 64})],
     expect={
         0: {"shop": 4, "batch": 8},  # needs 4 + 8 = 12/h: fits
-        # shop now needs 8, but batch recommended 8 at 0 s: its 300 s window holds it at 8,
-        # so the 12/h leave shop 4.
+        # shop now needs 8, but batch recommended 8 at 0 s: its default 600 s window holds it at
+        # 8, so the 12/h leave shop 4.
         15: {"shop": 4, "batch": 8},
-        285: {"shop": 4, "batch": 8},
-        # The 0 s recommendation has left the window; since 15 s batch's recommendation was its
-        # share of the joint plan, 4, so the budget moves 4 replicas to shop.
-        300: {"shop": 8, "batch": 4},
-        315: {"shop": 8, "batch": 4},
+        585: {"shop": 4, "batch": 8},  # 585 - 0 < 600: still in the window
+        # 600 - 0 = 600: the 0 s recommendation has left the window; since 15 s batch's
+        # recommendation was its share of the joint plan, 4, so the budget moves 4 to shop.
+        600: {"shop": 8, "batch": 4},
+        615: {"shop": 8, "batch": 4},
     },
 )
 
@@ -384,7 +419,7 @@ def test_budget_moves_replicas_to_priority_once_the_window_lets_go() -> None:
     decisions = run(SHIFT)
     assert {t: dict(decisions[t].plan.desired) for t in SHIFT.expect} == SHIFT.expect
     assert [b.squeezed for b in decisions[15].plan.binding] == [{"shop": 4}]
-    assert [b.squeezed for b in decisions[300].plan.binding] == [{"batch": 4}]
+    assert [b.squeezed for b in decisions[600].plan.binding] == [{"batch": 4}]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -436,19 +471,19 @@ def test_above_max_replicas_missing_data_keeps_current_and_says_which_rule(actio
 
 
 def test_on_first_sight_the_current_count_is_the_first_recommendation() -> None:
-    # 80 rps needs 10 of the 20 running; the default scale-down window is 300 s. As the HPA does,
-    # the first reconcile records the 20 as a recommendation: the window holds them for 300 s.
+    # 80 rps needs 10 of the 20 running; the default scale-down window is 600 s. As the HPA does,
+    # the first reconcile records the 20 as a recommendation: the window holds them for 600 s.
     policy = Policy((WEB,), behavior=Behavior(change_cost=0.0), forecast=REACTIVE)
     memory, current, desired = Memory(), 20, {}
-    for t in range(0, 330, 15):
+    for t in range(0, 630, 15):
         decision = decide(
             policy, Observation(t, {"web": WorkloadObservation(current, 80.0)}), memory
         )
         for change in decision.changes:
             memory.applied(change)
         current = desired[t] = decision.plan.desired["web"]
-    assert {desired[t] for t in range(0, 300, 15)} == {20}
-    assert desired[300] == 10  # the recommendation of 20 at t=0 has left the window
+    assert {desired[t] for t in range(0, 600, 15)} == {20}  # 585 - 0 < 600: still held
+    assert desired[600] == 10  # 600 - 0 = 600: the recommendation of 20 at t=0 has left it
     # A controller that has seen the workload before acts on the reading at once.
     seen_before = Memory({"web": WorkloadMemory(last_current=20)})
     again = decide(policy, Observation(0, {"web": WorkloadObservation(20, 80.0)}), seen_before)

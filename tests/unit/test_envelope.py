@@ -163,8 +163,9 @@ def test_decide_sizes_for_the_peak_ahead_and_says_why() -> None:
     given = decision.input("web")
     assert given.forecast is not None and given.forecast.basis == "daily envelope"
     assert given.demand == pytest.approx(400.0, rel=0.15)
-    # 400 rps at 80 % needs 50 replicas: from 13, the scale-up limit (100 % a step) allows 26.
-    assert decision.plan.desired["web"] == 26
+    # The envelope's 400.9 rps at 80 % (8 rps a replica) needs ceil(50.1) = 51 replicas: from 13
+    # at once, the default scale-up has no rate limit.
+    assert decision.plan.desired["web"] == 51
     # Reactive sizing (the policy's choice) ignores it: the load at hand, 13 replicas.
     reactive = Policy((web,), forecast=ForecastSettings(method="reactive"))
     memory = Memory()

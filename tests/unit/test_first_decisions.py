@@ -24,7 +24,7 @@ from peakplan.replay import PodModel, ReplaySettings, Trace, parse_trace, replay
 
 TRACE = Path(__file__).parents[2] / "examples" / "traces" / "worldcup98-semifinal-1998-07-07.csv"
 STEP, LAG, HISTORY = 15.0, 30.0, 29 * 60.0  # the warm-up reads 29 of the 30 minutes before
-STEPS = 40  # ten minutes: the 300 s scale-down window and what follows
+STEPS = 60  # fifteen minutes: the default 600 s scale-down window and what follows
 
 SPEC: dict[str, Any] = {
     "mode": "Enforce",
@@ -42,7 +42,7 @@ SPEC: dict[str, Any] = {
             "startup": "60s",
         }
     ],
-    "forecast": {"history": "29m"},  # default behaviour: a 300 s scale-down window
+    "forecast": {"history": "29m"},  # default behaviour: a 600 s scale-down window
 }
 
 
@@ -129,7 +129,7 @@ def test_the_operator_and_simulate_make_the_same_decisions() -> None:
 
     assert operated == list(web.desired)
     # The case the first recommendation is for: the load needs fewer replicas from the start,
-    # and the scale-down waits for the window (300 s = 20 steps) instead of acting on one reading.
+    # and the scale-down waits for the window (600 s = 40 steps) instead of acting on one reading.
     first = simulated.initial["web"]
     assert web.desired[0] == first > min(web.desired)
-    assert set(web.desired[:20]) == {first}
+    assert set(web.desired[:40]) == {first}

@@ -167,14 +167,16 @@ def test_the_forecaster_is_warmed_with_the_history_before_the_window() -> None:
 
 def test_forecast_method_reactive_with_zero_lag_tracks_the_load() -> None:
     # Without the idle hold, which would keep the 15 the replay starts with for ten minutes. The
-    # 15 are the first recommendation (first sight), so the 300 s scale-down window keeps them.
+    # 15 are the first recommendation (first sight), so the default 600 s scale-down window keeps
+    # them for 40 steps; the trace is 20 minutes (80 steps), so 40 follow the load.
     policy = Policy(
         (WEB,), behavior=Behavior(change_cost=0.0), forecast=ForecastSettings(method="reactive")
     )
-    trace = Trace.from_counts([6000.0] * 10, 60.0, T0)
+    trace = Trace.from_counts([6000.0] * 20, 60.0, T0)
     result = replay(policy, {"web": trace}, ReplaySettings(step=STEP, metrics_lag=0.0))
     desired = result.controllers["peakpilot"].workloads["web"].desired
-    window = int(300 / STEP)
+    window = int(600 / STEP)
+    assert len(desired) == 2 * window
     assert result.initial["web"] == 15
     assert set(desired[:window]) == {15} and set(desired[window:]) == {13}
 

@@ -21,6 +21,7 @@ from peakplan.controller import Decision, Memory, Observation, WorkloadObservati
 from peakplan.policy import (
     DEFAULT_CHANGE_COST,
     DEFAULT_SCALE_DOWN,
+    HPA_SCALE_UP,
     Behavior,
     ForecastSettings,
     Policy,
@@ -159,7 +160,7 @@ def test_the_count_starts_over_after_every_change() -> None:
 def test_a_real_step_up_still_scales_at_once() -> None:
     # 24 replicas for 150 rps (19 needed: 5 idle replicas, 75 replica-seconds an interval, held
     # for 8 intervals), then 400 rps at 60 s, while they are held: the first reconcile that sees
-    # it scales up as far as the rate limit allows (+100 %), from the count it holds.
+    # it scales up to the 50 needed (the default scale-up has no rate limit) ...
     def load(t: float) -> float:
         return 150.0 if t < 60 else 400.0
 
@@ -169,9 +170,22 @@ def test_a_real_step_up_still_scales_at_once() -> None:
     }
     assert runs["hold"][45].plan.desired == {"web": 24}  # held
     assert runs["no-hold"][45].plan.desired == {"web": 19}
-    assert runs["hold"][60].plan.desired == {"web": 48}  # 400 rps needs 50; 24 x 2
-    assert runs["no-hold"][60].plan.desired == {"web": 38}  # 19 x 2
+    assert runs["hold"][60].plan.desired == {"web": 50}  # 400 rps needs 50: at once
+    assert runs["no-hold"][60].plan.desired == {"web": 50}
     assert runs["hold"][75].plan.desired == runs["no-hold"][75].plan.desired == {"web": 50}
+    # ... and under the HPA's rate limit (+100 % per 15 s) as far as it allows, from the count
+    # it holds.
+    limited = {
+        name: drive(
+            Policy((WEB,), behavior=replace(b, up=HPA_SCALE_UP), forecast=REACTIVE), load, 90, 24
+        )
+        for name, b in (("hold", HOLD), ("no-hold", NO_HOLD))
+    }
+    assert limited["hold"][45].plan.desired == {"web": 24}  # held
+    assert limited["no-hold"][45].plan.desired == {"web": 19}
+    assert limited["hold"][60].plan.desired == {"web": 48}  # 400 rps needs 50; 24 x 2
+    assert limited["no-hold"][60].plan.desired == {"web": 38}  # 19 x 2
+    assert limited["hold"][75].plan.desired == limited["no-hold"][75].plan.desired == {"web": 50}
 
 
 def test_missing_data_never_scales_down_while_the_hold_runs() -> None:

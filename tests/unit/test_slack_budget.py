@@ -2,8 +2,9 @@
 
 The same trace is replayed with no budget and with a budget far above anything the workloads
 can use (`budget.maxCostPerHour: 1e6`); every step's decision must be identical, surge holds,
-idle holds, rate limits and stabilisation windows included. The trace is synthetic, built in
-memory: a daily-like swell with bursts, drops and missing samples, so that every hold fires.
+idle holds, rate limits and stabilisation windows included (with PeakPilot's default behaviour,
+and with the HPA's, whose scale-up rate limit the default has not). The trace is synthetic, built
+in memory: a daily-like swell with bursts, drops and missing samples, so that every hold fires.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import math
 import random
 from dataclasses import replace
 
-from peakplan.policy import Policy, WorkloadPolicy
+import pytest
+
+from peakplan.policy import HPA_SCALE_DOWN, HPA_SCALE_UP, Behavior, Policy, WorkloadPolicy
 from peakplan.problem import Budget
 from peakplan.replay import ReplaySettings, Trace, replay
 
@@ -37,10 +40,15 @@ def desired(policy: Policy, traces: dict[str, Trace]) -> dict[str, tuple[int, ..
     return {n: s.desired for n, s in run.controllers["peakpilot"].workloads.items()}
 
 
-def test_a_slack_budget_changes_no_decision() -> None:
+@pytest.mark.parametrize(
+    "behavior",
+    [Behavior(), Behavior(up=HPA_SCALE_UP, down=HPA_SCALE_DOWN)],
+    ids=["default", "hpa-rate-limits"],
+)
+def test_a_slack_budget_changes_no_decision(behavior: Behavior) -> None:
     api = WorkloadPolicy("api", 2, 1000, capacity=5.0, priority=10.0, price=1.0, startup=60.0)
     batch = WorkloadPolicy("batch", 1, 400, capacity=0.5, priority=1.0, price=3.0, startup=90.0)
-    free = Policy((api, batch))
+    free = Policy((api, batch), behavior=behavior)
     slack = replace(free, budget=Budget(max_cost_per_hour=1e6, max_cpu=1e6))
     traces = {"api": bursty_trace(600, 1, 400.0), "batch": bursty_trace(600, 2, 30.0)}
     without, with_budget = desired(free, traces), desired(slack, traces)

@@ -101,16 +101,17 @@ def test_budget(spec: dict[str, Any], expected: Budget) -> None:
 
 
 BEHAVIOURS: dict[str, tuple[dict[str, Any], ScalingRules, ScalingRules]] = {
-    # Unset: the HPA v2 defaults, max(+100 %, +4 pods) / 15 s up and a 300 s window down.
+    # Unset: PeakPilot's defaults, no scale-up rate limit and a 600 s window down (not the HPA
+    # v2 defaults, max(+100 %, +4 pods) / 15 s up and a 300 s window down).
     "unset": ({}, DEFAULT_SCALE_UP, DEFAULT_SCALE_DOWN),
     "empty-behavior": ({"behavior": {}}, DEFAULT_SCALE_UP, DEFAULT_SCALE_DOWN),
-    # Only a window: the default policies stay (as the HPA fills in its defaults per field).
+    # Only a window: the default policies stay (defaults are filled in per field, as the HPA does).
     "window-only": (
         {"behavior": {"scaleDown": {"stabilizationWindowSeconds": 60}}},
         DEFAULT_SCALE_UP,
         ScalingRules(60.0, "Max", DEFAULT_SCALE_DOWN.limits),
     ),
-    # Only policies: the default window stays (300 s down, 0 s up).
+    # Only policies: the default window stays (600 s down, 0 s up).
     "policies-only": (
         {
             "behavior": {
@@ -119,7 +120,7 @@ BEHAVIOURS: dict[str, tuple[dict[str, Any], ScalingRules, ScalingRules]] = {
             }
         },
         ScalingRules(0.0, "Max", (StepLimit("Pods", 10, 60.0),)),
-        ScalingRules(300.0, "Max", (StepLimit("Percent", 10, 60.0),)),
+        ScalingRules(600.0, "Max", (StepLimit("Percent", 10, 60.0),)),
     ),
     "select-min-two-policies": (
         {
@@ -140,7 +141,7 @@ BEHAVIOURS: dict[str, tuple[dict[str, Any], ScalingRules, ScalingRules]] = {
     "scale-down-disabled": (
         {"behavior": {"scaleDown": {"selectPolicy": "Disabled"}}},
         DEFAULT_SCALE_UP,
-        ScalingRules(300.0, "Disabled", DEFAULT_SCALE_DOWN.limits),
+        ScalingRules(600.0, "Disabled", DEFAULT_SCALE_DOWN.limits),
     ),
 }
 
