@@ -4,7 +4,10 @@ Updated on every observed load, with EWMAs in continuous time (irregular samples
 
 - level: where the load has been over the last couple of minutes;
 - deviation: the mean absolute distance of an observation from the level before it (the recent
-  volatility; a normal error's sigma is about 1.25 times it).
+  volatility; a normal error's sigma is about 1.25 times it). The EWMA starts from nothing, so
+  for its first `deviation_tau` it is read divided by the weight it has gathered (`weight`, the
+  bias correction of an EWMA started at zero): a model that has seen one jump from 32 to 52
+  says "20 off", not "0.3 off", and a cold start sizes with the volatility it has seen.
 
 (The slope lives in the forecaster's trend model, which is used only when it scores well.
 Carrying the last load up a recent slope during a surge was tried and dropped: after a step,
@@ -39,6 +42,7 @@ SIGMA_PER_MAE = math.sqrt(math.pi / 2)  # sigma of a normal error from its mean 
 class ShortTerm:
     level: float = 0.0
     deviation: float = 0.0  # EWMA of |observation - level|
+    weight: float = 0.0  # the weight the deviation's EWMA has gathered: 1 - exp(-time seen / tau)
     last: float | None = None  # the last observed load
     time: float | None = None  # when it was observed
     surge_since: float | None = None  # None: not in a surge
@@ -51,13 +55,15 @@ class ShortTerm:
 
     @property
     def sigma(self) -> float:
-        return SIGMA_PER_MAE * self.deviation
+        if self.weight <= 0:
+            return 0.0
+        return SIGMA_PER_MAE * self.deviation / self.weight
 
 
 def observe(state: ShortTerm, settings: SurgeSettings, t: float, value: float) -> None:
     """Fold one observed load (requests/s, >= 0) at time t into the level and deviation."""
     if state.time is None or state.last is None:
-        state.level, state.deviation = value, 0.0
+        state.level, state.deviation, state.weight = value, 0.0, 0.0
         state.last, state.time = value, t
         return
     dt = t - state.time
@@ -65,6 +71,7 @@ def observe(state: ShortTerm, settings: SurgeSettings, t: float, value: float) -
         raise ValueError(f"observation at {t} is before the previous one at {state.time}")
     deviation_weight = -math.expm1(-max(dt, 1e-9) / settings.deviation_tau)
     state.deviation += deviation_weight * (abs(value - state.level) - state.deviation)
+    state.weight += deviation_weight * (1.0 - state.weight)
     state.level += -math.expm1(-max(dt, 1e-9) / settings.level_tau) * (value - state.level)
     state.last, state.time = value, t
 
@@ -134,7 +141,7 @@ def settled_band(
     if state.time is None or state.last is None or interval <= 0:
         return band(state, z)
     # `observe` and `band` on a copy, inlined: this runs at every scale-up of a replay.
-    level, deviation = state.level, state.deviation
+    level, deviation, weight = state.level, state.deviation, state.weight
     level_tau, deviation_tau = settings.level_tau, settings.deviation_tau
     highest = band(state, z)
     t = before = state.time
@@ -142,8 +149,10 @@ def settled_band(
     while t < end:
         t += interval
         dt = max(t - before, 1e-9)
-        deviation += -math.expm1(-dt / deviation_tau) * (abs(load - level) - deviation)
+        gain = -math.expm1(-dt / deviation_tau)
+        deviation += gain * (abs(load - level) - deviation)
+        weight += gain * (1.0 - weight)
         level += -math.expm1(-dt / level_tau) * (load - level)
         before = t
-        highest = max(highest, level + z * (SIGMA_PER_MAE * deviation), 0.0)
+        highest = max(highest, level + z * (SIGMA_PER_MAE * deviation / weight), 0.0)
     return highest

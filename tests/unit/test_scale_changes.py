@@ -245,19 +245,19 @@ def test_the_settled_band_is_the_highest_band_while_the_level_catches_up() -> No
 
 
 def test_a_scale_up_sizes_for_where_the_band_settles(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A volatile recent past (level 100 rps, mean deviation 30) and the load now at 160 rps, within
+    # A volatile recent past (level 100 rps, mean deviation 30, a warmed model) and the load now at 160 rps, within
     # the 180 rps of 18 ready pods (no surge) but above the 144 rps they carry at the 80 % target:
     # a scale-up, while the band's level will take minutes to catch up with the load.
     def run() -> dict[float, Decision]:
         memory = Memory()
-        memory.of("web").short = surge.ShortTerm(level=100.0, deviation=30.0, last=100.0, time=-15)
+        memory.of("web").short = surge.ShortTerm(level=100.0, deviation=30.0, weight=1.0, last=100.0, time=-15)
         return drive(Policy((WEB,), behavior=HOLD), lambda t: 160.0, 120, 18, memory=memory)
 
     settled = run()
     first = settled[0].input("web")
     assert first.surge is None and first.forecast is not None
     # Expected: the band after this observation, projected over level_tau with the load held.
-    state = surge.ShortTerm(level=100.0, deviation=30.0, last=100.0, time=-15)
+    state = surge.ShortTerm(level=100.0, deviation=30.0, weight=1.0, last=100.0, time=-15)
     surge.observe(state, SETTINGS, 0.0, 160.0)
     z = surge.z_score(0.9)
     expected = surge.settled_band(state, SETTINGS, z, 160.0, STEP)

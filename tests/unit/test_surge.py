@@ -38,17 +38,37 @@ def test_band_is_level_plus_z_sigmas() -> None:
     w_dev = -math.expm1(-15 / SETTINGS.deviation_tau)
     w_level = -math.expm1(-15 / SETTINGS.level_tau)
     level, deviation = 100 + w_level * 40, w_dev * 40
-    assert (state.level, state.deviation) == pytest.approx((level, deviation))
-    sigma = math.sqrt(math.pi / 2) * deviation
+    assert (state.level, state.deviation, state.weight) == pytest.approx((level, deviation, w_dev))
+    # Read with the weight gathered (bias correction): one sample 40 off says 40, not w_dev x 40.
+    sigma = math.sqrt(math.pi / 2) * deviation / w_dev
+    assert sigma == pytest.approx(math.sqrt(math.pi / 2) * 40)
     assert surge.band(state, 2.0) == pytest.approx(level + 2.0 * sigma)
 
 
+def test_the_deviation_is_bias_corrected_only_while_it_is_young() -> None:
+    # An EWMA started at zero reads low for its first time constant; divided by the weight it
+    # has gathered (1 - exp(-seen / tau)), it is the mean of what it has seen so far.
+    state = surge.ShortTerm()
+    surge.observe(state, SETTINGS, 0.0, 32.0)
+    surge.observe(state, SETTINGS, 15.0, 52.0)  # a cold start's first jump
+    assert state.sigma == pytest.approx(math.sqrt(math.pi / 2) * 20.0)
+    t, value = 15.0, 52.0
+    while t < 15.0 + 10 * SETTINGS.deviation_tau:  # calm for ten time constants
+        t += STEP
+        surge.observe(state, SETTINGS, t, value)
+    assert state.weight == pytest.approx(1.0 - math.exp(-t / SETTINGS.deviation_tau))
+    assert state.weight > 0.9999  # the correction has faded: sigma is the plain EWMA's
+    assert state.sigma == pytest.approx(math.sqrt(math.pi / 2) * state.deviation, rel=1e-4)
+    assert state.sigma < 0.01
+
+
 def test_a_jump_must_beat_k_sigmas_and_the_minimum_share_of_the_level() -> None:
-    state = surge.ShortTerm(level=100.0, deviation=2.0, last=100.0, time=0.0)
+    # A warmed model (weight 1: no bias correction left).
+    state = surge.ShortTerm(level=100.0, deviation=2.0, weight=1.0, last=100.0, time=0.0)
     sigma = math.sqrt(math.pi / 2) * 2.0  # 2.51: 4 sigmas are 10.03, the 10 % minimum 10
     assert not surge.jump(state, SETTINGS, 100.0 + 4 * sigma - 0.01)
     assert surge.jump(state, SETTINGS, 100.0 + 4 * sigma + 0.01)
-    calm = surge.ShortTerm(level=100.0, deviation=0.0, last=100.0, time=0.0)
+    calm = surge.ShortTerm(level=100.0, deviation=0.0, weight=1.0, last=100.0, time=0.0)
     assert not surge.jump(calm, SETTINGS, 109.9)  # no volatility: the 10 % minimum decides
     assert surge.jump(calm, SETTINGS, 110.1)
 
