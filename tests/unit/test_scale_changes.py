@@ -245,12 +245,14 @@ def test_the_settled_band_is_the_highest_band_while_the_level_catches_up() -> No
 
 
 def test_a_scale_up_sizes_for_where_the_band_settles(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A volatile recent past (level 100 rps, mean deviation 30, a warmed model) and the load now at 160 rps, within
-    # the 180 rps of 18 ready pods (no surge) but above the 144 rps they carry at the 80 % target:
-    # a scale-up, while the band's level will take minutes to catch up with the load.
+    # A volatile recent past (a warmed model: level 100 rps, mean deviation 30) and the load now
+    # at 160 rps, within the 180 rps of 18 ready pods (no surge) but above the 144 rps they carry
+    # at the 80 % target: a scale-up, while the band's level takes minutes to catch up with it.
     def run() -> dict[float, Decision]:
         memory = Memory()
-        memory.of("web").short = surge.ShortTerm(level=100.0, deviation=30.0, weight=1.0, last=100.0, time=-15)
+        memory.of("web").short = surge.ShortTerm(
+            level=100.0, deviation=30.0, weight=1.0, last=100.0, time=-15
+        )
         return drive(Policy((WEB,), behavior=HOLD), lambda t: 160.0, 120, 18, memory=memory)
 
     settled = run()
