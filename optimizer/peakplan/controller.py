@@ -286,9 +286,11 @@ def _sized(
     demand, basis = forecast.value, "forecast"
     # A daily rise recent days agree on, ahead of the lead time: the load at hand times it (the
     # envelope says how much, not at what level: days differ in level far more than in shape).
-    rise = forecaster.rise(now, horizon) if settings.method in ("auto", "seasonal") else None
-    envelope = load * rise if rise is not None else 0.0
-    candidates = ((band, "band"), (load, "load"), (envelope, "daily envelope"))
+    rise = (
+        forecaster.envelope_rise(now, horizon) if settings.method in ("auto", "seasonal") else None
+    )
+    envelope, envelope_name = (load * rise[0], rise[1]) if rise is not None else (0.0, "")
+    candidates = ((band, "band"), (load, "load"), (envelope, envelope_name))
     for value, name in candidates:  # never below the load at hand
         if value > demand:
             demand, basis = value, name

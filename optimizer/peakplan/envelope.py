@@ -28,31 +28,37 @@ from dataclasses import dataclass, field
 
 DAYS = 5  # recent days kept per slot: a median of 3 to 5 outvotes one odd day
 QUORUM = 3  # days a slot needs before it has a level
+WEEKS = 4  # the weekly envelope: the same slot of the week on the last 4 weeks ...
+WEEK_QUORUM = 3  # ... a median of at least 3 (one holiday week is outvoted)
 AHEAD = 900.0  # how much earlier than on recent days a peak may come (s)
 EPS = 1e-12
 
 
 @dataclass(slots=True)
 class EnvelopeState:
-    period: int  # slots a day
-    means: list[float | None]  # DAYS rows of `period` slots; row = day % DAYS
-    row_day: list[int | None] = field(default_factory=lambda: [None] * DAYS)
-    last_day: int | None = None  # the newest day recorded
+    period: int  # slots a cycle (a day, or a week)
+    means: list[float | None]  # `rows` rows of `period` slots; row = cycle % rows
+    row_day: list[int | None] = field(default_factory=list)  # the cycle each row holds
+    last_day: int | None = None  # the newest cycle recorded
     levels: list[float | None] = field(default_factory=list)  # each slot's median, kept current
+    rows: int = DAYS  # recent cycles kept per slot
+    quorum: int = QUORUM  # cycles a slot needs before it has a level
 
     def __post_init__(self) -> None:
+        if not self.row_day:
+            self.row_day = [None] * self.rows
         if len(self.levels) != self.period:  # built from means alone: derive them
             self.levels = [_median(self, slot) for slot in range(self.period)]
 
     @classmethod
-    def empty(cls, period: int) -> EnvelopeState:
-        return cls(period, [None] * (DAYS * period))
+    def empty(cls, period: int, rows: int = DAYS, quorum: int = QUORUM) -> EnvelopeState:
+        return cls(period, [None] * (rows * period), rows=rows, quorum=quorum)
 
 
 def record(state: EnvelopeState, index: int, mean: float) -> None:
     """Keep the mean of finished season bucket `index` (buckets since the epoch)."""
     day, slot = divmod(index, state.period)
-    row = day % DAYS
+    row = day % state.rows
     if state.row_day[row] != day:  # a new day takes the row of the oldest one
         start = row * state.period
         state.means[start : start + state.period] = [None] * state.period
@@ -74,7 +80,7 @@ def level(state: EnvelopeState, index: int) -> float | None:
 def _median(state: EnvelopeState, slot: int) -> float | None:
     if state.last_day is None:
         return None
-    oldest = state.last_day - DAYS
+    oldest = state.last_day - state.rows
     values = sorted(
         value
         for row, day in enumerate(state.row_day)
@@ -83,7 +89,7 @@ def _median(state: EnvelopeState, slot: int) -> float | None:
         and (value := state.means[row * state.period + slot]) is not None
     )
     n = len(values)
-    if n < QUORUM:
+    if n < state.quorum:
         return None
     return values[n // 2] if n % 2 else 0.5 * (values[n // 2 - 1] + values[n // 2])
 

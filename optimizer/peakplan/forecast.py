@@ -186,6 +186,12 @@ class ForecasterState:
     # ("envelope" against "reactive", the last value).
     envelope_pending: list[Pending] = field(default_factory=list)
     envelope_score: ErrorScore = field(default_factory=ErrorScore)
+    # The weekly envelope: the same, slot by slot of the week over the last weeks.
+    weekly_envelope: EnvelopeState = field(
+        default_factory=lambda: EnvelopeState.empty(2016, envelope.WEEKS, envelope.WEEK_QUORUM)
+    )
+    weekly_envelope_pending: list[Pending] = field(default_factory=list)
+    weekly_envelope_score: ErrorScore = field(default_factory=ErrorScore)
 
     @classmethod
     def for_config(cls, config: ForecastConfig) -> ForecasterState:
@@ -194,6 +200,7 @@ class ForecasterState:
             daily=SeasonalState.empty(per_day),
             weekly=SeasonalState.empty(7 * per_day),
             envelope=EnvelopeState.empty(per_day),
+            weekly_envelope=EnvelopeState.empty(7 * per_day, envelope.WEEKS, envelope.WEEK_QUORUM),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -219,13 +226,29 @@ class ForecasterState:
                 for p in data.get("envelope_pending", [])
             ],
             envelope_score=ErrorScore(**data.get("envelope_score", {})),
+            weekly_envelope=_envelope_from_dict(
+                data.get("weekly_envelope"),
+                len(data["weekly"]["profile"]),
+                envelope.WEEKS,
+                envelope.WEEK_QUORUM,
+            ),
+            weekly_envelope_pending=[
+                Pending(p["target"], dict(p["predictions"]))
+                for p in data.get("weekly_envelope_pending", [])
+            ],
+            weekly_envelope_score=ErrorScore(**data.get("weekly_envelope_score", {})),
         )
 
 
-def _envelope_from_dict(data: Mapping[str, Any] | None, period: int) -> EnvelopeState:
+def _envelope_from_dict(
+    data: Mapping[str, Any] | None,
+    period: int,
+    rows: int = envelope.DAYS,
+    quorum: int = envelope.QUORUM,
+) -> EnvelopeState:
     """The envelope of a saved state (a state saved before it existed: an empty one)."""
     if data is None:
-        return EnvelopeState.empty(period)
+        return EnvelopeState.empty(period, rows, quorum)
     lists = {"means": list(data["means"]), "row_day": list(data["row_day"])}
     return EnvelopeState(**{**data, **lists, "levels": list(data["levels"])})
 
@@ -439,22 +462,49 @@ class Forecaster:
         ahead = max(0.0, when - (trend.time if trend.time is not None else when))
         return max(0.0, trend.level + trend.slope * damping * -math.expm1(-ahead / damping))
 
+    def _envelopes(self) -> tuple[tuple[str, EnvelopeState, list[Pending], ErrorScore], ...]:
+        """The daily and the weekly envelope, each with its queue of forecasts and its score."""
+        s = self.state
+        return (
+            ("daily envelope", s.envelope, s.envelope_pending, s.envelope_score),
+            (
+                "weekly envelope",
+                s.weekly_envelope,
+                s.weekly_envelope_pending,
+                s.weekly_envelope_score,
+            ),
+        )
+
+    def _earned(self, score: ErrorScore) -> bool:
+        cfg = self.config
+        return score.n >= cfg.min_scored and score.error < (1.0 - cfg.margin) * score.reactive_error
+
     def envelope_engaged(self) -> bool:
         """Has the daily envelope forecast the load at the far end of its window better than the
         last value, by the gate's margin, out of sample over enough buckets?"""
-        score, cfg = self.state.envelope_score, self.config
-        return score.n >= cfg.min_scored and score.error < (1.0 - cfg.margin) * score.reactive_error
+        return self._earned(self.state.envelope_score)
 
-    def rise(self, t: float, horizon: float) -> float | None:
-        """How much the daily envelope expects the load to grow over [t, t + horizon] and the
-        envelope's look-ahead (the highest recent-days median ahead over the one at t, >= 1),
-        while its out-of-sample forecasts beat the last value's; None otherwise."""
+    def envelope_rise(self, t: float, horizon: float) -> tuple[float, str] | None:
+        """How much the envelopes expect the load to grow over [t, t + horizon] and their
+        look-ahead (the highest recent median ahead over the one at t, >= 1), and which envelope
+        says so: the larger of the daily and the weekly one among those whose out-of-sample
+        forecasts beat the last value's; None when neither does."""
         cfg = self.config
-        if not self.envelope_engaged():
-            return None
         first = math.floor(t / cfg.season_bucket)
         last = math.floor((t + max(horizon, 0.0) + envelope.AHEAD) / cfg.season_bucket)
-        return envelope.rise(self.state.envelope, first, last, cfg.ratio_limit)
+        best: tuple[float, str] | None = None
+        for name, state, _, score in self._envelopes():
+            if not self._earned(score):
+                continue
+            value = envelope.rise(state, first, last, cfg.ratio_limit)
+            if value is not None and (best is None or value > best[0]):
+                best = (value, name)
+        return best
+
+    def rise(self, t: float, horizon: float) -> float | None:
+        """`envelope_rise` without the name."""
+        found = self.envelope_rise(t, horizon)
+        return found[0] if found is not None else None
 
     def _horizon_factor(self, horizon: float) -> float:
         """Errors grow roughly like the square root of the horizon (a random walk)."""
@@ -474,6 +524,7 @@ class Forecaster:
                 ):
                     _update_seasonal(seasonal, cfg, bucket.index, mean, alpha)
                 envelope.record(self.state.envelope, bucket.index, mean)
+                envelope.record(self.state.weekly_envelope, bucket.index, mean)
         if bucket.index is None or index > bucket.index:
             _reset(bucket, index)
 
@@ -490,7 +541,10 @@ class Forecaster:
         """Score the forecasts of bucket `index`; drop any for buckets that passed unseen."""
         s = self.state
         alpha = -math.expm1(-self.config.score_bucket / self.config.score_tau)
-        due, envelope_due = _due(s.pending, index), _due(s.envelope_pending, index)
+        due = _due(s.pending, index)
+        envelopes_due = [
+            (score, _due(pending, index)) for _, _, pending, score in self._envelopes()
+        ]
         if truth is None:
             return
         for entry in due:
@@ -499,10 +553,11 @@ class Forecaster:
             for model, forecast in entry.predictions.items():
                 score = s.scores[model]
                 _update_score(score, abs(forecast - truth), reactive, level, truth, alpha)
-        for entry in envelope_due:
-            last = abs(entry.predictions["reactive"] - truth)  # the only baseline it needs
-            error = abs(entry.predictions["envelope"] - truth)
-            _update_score(s.envelope_score, error, last, last, truth, alpha)
+        for score, entries in envelopes_due:
+            for entry in entries:
+                last = abs(entry.predictions["reactive"] - truth)  # the only baseline it needs
+                error = abs(entry.predictions["envelope"] - truth)
+                _update_score(score, error, last, last, truth, alpha)
 
     def _issue(self, index: int) -> None:
         """Each model forecasts the mean of the bucket `lead_buckets` after bucket `index`."""
@@ -523,15 +578,13 @@ class Forecaster:
                 predictions[model] = value
         s.pending.append(Pending(target, predictions))
         far = index + envelope.ahead_buckets(cfg.horizon, cfg.score_bucket)
-        ratio = envelope.forecast_ratio(
-            s.envelope,
-            math.floor((index + 1) * cfg.score_bucket / cfg.season_bucket),
-            math.floor((far + 0.5) * cfg.score_bucket / cfg.season_bucket),
-            cfg.ratio_limit,
-        )
-        if ratio is not None:
-            forecast = {"envelope": s.last_value * ratio, "reactive": s.last_value}
-            s.envelope_pending.append(Pending(far, forecast))
+        now_slot = math.floor((index + 1) * cfg.score_bucket / cfg.season_bucket)
+        far_slot = math.floor((far + 0.5) * cfg.score_bucket / cfg.season_bucket)
+        for _, state, pending, _ in self._envelopes():
+            ratio = envelope.forecast_ratio(state, now_slot, far_slot, cfg.ratio_limit)
+            if ratio is not None:
+                forecast = {"envelope": s.last_value * ratio, "reactive": s.last_value}
+                pending.append(Pending(far, forecast))
 
 
 def _due(pending: list[Pending], index: int) -> list[Pending]:
