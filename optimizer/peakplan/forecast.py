@@ -485,21 +485,25 @@ class Forecaster:
         return self._earned(self.state.envelope_score)
 
     def envelope_rise(self, t: float, horizon: float) -> tuple[float, str] | None:
-        """How much the envelopes expect the load to grow over [t, t + horizon] and their
-        look-ahead (the highest recent median ahead over the one at t, >= 1), and which envelope
-        says so: the larger of the daily and the weekly one among those whose out-of-sample
-        forecasts beat the last value's; None when neither does."""
+        """How much an envelope expects the load to grow over [t, t + horizon] and its
+        look-ahead (the highest recent median ahead over the one at t, >= 1), and which one
+        says so: of the daily and the weekly envelope whose out-of-sample forecasts beat the
+        last value's, the one that beats it most (as the gate picks among the models: where
+        weekends differ, the weekly one, and the daily one's weekday rise is not taken on a
+        Saturday); None when neither does."""
         cfg = self.config
+        chosen: tuple[float, str, EnvelopeState] | None = None
+        for name, state, _, score in self._envelopes():
+            if self._earned(score):
+                ratio = score.error / score.reactive_error
+                if chosen is None or ratio < chosen[0]:
+                    chosen = (ratio, name, state)
+        if chosen is None:
+            return None
         first = math.floor(t / cfg.season_bucket)
         last = math.floor((t + max(horizon, 0.0) + envelope.AHEAD) / cfg.season_bucket)
-        best: tuple[float, str] | None = None
-        for name, state, _, score in self._envelopes():
-            if not self._earned(score):
-                continue
-            value = envelope.rise(state, first, last, cfg.ratio_limit)
-            if value is not None and (best is None or value > best[0]):
-                best = (value, name)
-        return best
+        value = envelope.rise(chosen[2], first, last, cfg.ratio_limit)
+        return (value, chosen[1]) if value is not None else None
 
     def rise(self, t: float, horizon: float) -> float | None:
         """`envelope_rise` without the name."""
