@@ -758,7 +758,8 @@ class ForecastStatus(ApiModel):
         default="", max_length=512, description="Why that method: its accuracy gate, or the spec."
     )
     basis: str = Field(
-        description="What set the demand: forecast, band, load, daily envelope or event NAME."
+        description="What set the demand: forecast, band, load, daily envelope, weekly envelope "
+        "or event NAME."
     )
 
 

@@ -150,7 +150,7 @@ class ForecastUse:
     value: float  # the forecast's upper quantile over the horizon (requests/s)
     band: float  # the short-term band: recent level + z sigmas (0 with method reactive); on a
     # scale-up, where it settles if the load holds (surge.settled_band)
-    basis: str  # what set the demand: forecast | band | load | daily envelope | event NAME
+    basis: str  # forecast | band | load | daily envelope | weekly envelope | event NAME
     scores: Mapping[str, float] = field(default_factory=dict)  # method -> recent error (WAPE)
 
 

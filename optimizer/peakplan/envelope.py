@@ -1,5 +1,5 @@
-"""The daily envelope: what the last few days say the next quarter of an hour brings, and
-whether to believe it.
+"""The daily and weekly envelopes: what the last few days (or the same weekday of the last few
+weeks) say the next quarter of an hour brings, and whether to believe it.
 
 The forecaster's daily model is a point forecast at the same minute, smoothed over days: one
 day's burst stays in it for days, and at the lead time of a scale-up (about a minute ahead) no
@@ -18,6 +18,10 @@ further ahead instead:
   the bar every model clears before it is used. Bursts at random times do not
   engage it; neither, on some days, does a peak whose time moves by ten minutes or more from
   day to day (the point forecast then misses its edges as often as the last value does).
+
+The weekly envelope is the same state with a week's slots and `WEEKS` rows: where weekends (or
+any weekday) differ, the daily one's last five days mix them, and the forecaster takes the
+envelope that beats the last value by more.
 
 State is a plain dataclass of lists (deep-copyable, JSON-able through `asdict`).
 """

@@ -1,5 +1,6 @@
-"""The daily envelope (peakplan.envelope) through the forecaster: a rise recent days agree on is
-seen a quarter of an hour ahead; one odd day is outvoted; bursts at random times never engage it.
+"""The daily and weekly envelopes (peakplan.envelope) through the forecaster: a rise recent days
+(or the same weekday of recent weeks) agree on is seen a quarter of an hour ahead; one odd day is
+outvoted; bursts at random times never engage it; where weekends differ, the weekly one decides.
 """
 
 from __future__ import annotations
@@ -51,6 +52,19 @@ def random_bursts(seed: int = 5) -> Series:
     def load(t: float) -> float:
         factor = next((f for s, d, f in bursts if s <= t < s + d), 1.0)
         return 100.0 * factor * (1 + rng.gauss(0, 0.1))
+
+    return load
+
+
+def weekday_mornings(seed: int = 7) -> Series:
+    """100 rps, 400 from 08:00 for two hours on the first five days of each week (weekdays) and
+    flat on the other two, with 5 % noise."""
+    rng = random.Random(seed)
+
+    def load(t: float) -> float:
+        day = int(t // DAY)
+        busy = day % 7 < 5 and 8 * 3600 <= t - day * DAY < 10 * 3600
+        return (400.0 if busy else 100.0) * (1 + rng.gauss(0, 0.05))
 
     return load
 
@@ -131,10 +145,11 @@ def test_the_envelope_survives_json() -> None:
     assert restored.state == forecaster.state
     t = 4 * DAY + NOON - 600
     assert restored.rise(t, LEAD) == forecaster.rise(t, LEAD) is not None
-    # A state saved before the envelope existed loads with an empty one.
-    del data["envelope"]
+    # A state saved before the envelopes existed loads with empty ones.
+    del data["envelope"], data["weekly_envelope"]
     older = ForecasterState.from_dict(data)
     assert older.envelope == EnvelopeState.empty(288)
+    assert older.weekly_envelope == EnvelopeState.empty(2016, envelope.WEEKS, envelope.WEEK_QUORUM)
 
 
 def test_a_new_day_replaces_the_oldest_and_gaps_age_out() -> None:
@@ -172,3 +187,44 @@ def test_decide_sizes_for_the_peak_ahead_and_says_why() -> None:
     warm(reactive, memory, "web", [(k * STEP, load(k * STEP)) for k in range(int(now / STEP))])
     decision = decide(reactive, Observation(now, {"web": WorkloadObservation(13, 100.0)}), memory)
     assert decision.input("web").forecast.basis == "load"  # type: ignore[union-attr]
+
+
+def test_weekends_are_told_apart_by_the_weekly_envelope() -> None:
+    # Five weeks of weekday mornings. The daily envelope's last five days always hold at least
+    # three weekdays, so on a Saturday it still says "400 at 08:00"; the same slot of the week
+    # on the last four weeks says it stays flat. Both beat the last value; the weekly one by more.
+    monday, saturday = 35 * DAY, 40 * DAY  # day 0 is a Monday of this series
+    before = 8 * 3600 - 600  # ten minutes before 08:00
+    load = weekday_mornings()
+    on_saturday = fed(load, saturday + before)
+    assert on_saturday.envelope_engaged()  # the daily one is engaged too ...
+    daily = on_saturday.state.envelope_score
+    weekly = on_saturday.state.weekly_envelope_score
+    assert weekly.error / weekly.reactive_error < daily.error / daily.reactive_error
+    found = on_saturday.envelope_rise(saturday + before, LEAD)
+    assert found is not None  # ... but the weekly one decides: no morning peak on a Saturday
+    assert found[1] == "weekly envelope" and found[0] == pytest.approx(1.0, abs=0.1)
+    daily_says = envelope.rise(
+        on_saturday.state.envelope,
+        int((saturday + before) // 300),
+        int((saturday + before + LEAD + envelope.AHEAD) // 300),
+        5.0,
+    )
+    assert daily_says is not None and daily_says > 3.5  # what taking the daily one would cost
+    # On a weekday it says 4x. (Not yet on Monday: over a flat weekend neither envelope beats
+    # the last value, and the gate's memory is about a day, so it opens again with Monday's peak.)
+    tuesday = monday + DAY
+    on_tuesday = fed(load, tuesday + before)
+    found = on_tuesday.envelope_rise(tuesday + before, LEAD)
+    assert found is not None and found[1] == "weekly envelope" and 3.5 < found[0] < 4.5
+    assert fed(load, monday + before).envelope_rise(monday + before, LEAD) is None
+
+
+def test_the_weekly_envelope_waits_for_three_weeks() -> None:
+    load = weekday_mornings()
+    t = 15 * DAY + 8 * 3600 - 600  # a Tuesday of the third week: two weeks of history
+    forecaster = fed(load, t)
+    assert envelope.level(forecaster.state.weekly_envelope, int(t // 300) + 2) is None
+    assert forecaster.state.weekly_envelope_score.n == 0  # not one forecast to score yet
+    found = forecaster.envelope_rise(t, LEAD)
+    assert found is None or found[1] == "daily envelope"
