@@ -34,6 +34,8 @@ DAYS = 5  # recent days kept per slot: a median of 3 to 5 outvotes one odd day
 QUORUM = 3  # days a slot needs before it has a level
 WEEKS = 4  # the weekly envelope: the same slot of the week on the last 4 weeks ...
 WEEK_QUORUM = 3  # ... a median of at least 3 (one holiday week is outvoted)
+WEEK_WIDTH = 3  # ... in slots of three season buckets (15 minutes), each the highest of them:
+# a week of 5-minute slots over four weeks cost 0.3 MB a workload
 AHEAD = 900.0  # how much earlier than on recent days a peak may come (s)
 EPS = 1e-12
 
@@ -47,6 +49,7 @@ class EnvelopeState:
     levels: list[float | None] = field(default_factory=list)  # each slot's median, kept current
     rows: int = DAYS  # recent cycles kept per slot
     quorum: int = QUORUM  # cycles a slot needs before it has a level
+    width: int = 1  # season buckets per slot (a wider slot keeps the highest of them)
 
     def __post_init__(self) -> None:
         if not self.row_day:
@@ -55,19 +58,29 @@ class EnvelopeState:
             self.levels = [_median(self, slot) for slot in range(self.period)]
 
     @classmethod
-    def empty(cls, period: int, rows: int = DAYS, quorum: int = QUORUM) -> EnvelopeState:
-        return cls(period, [None] * (rows * period), rows=rows, quorum=quorum)
+    def empty(
+        cls, period: int, rows: int = DAYS, quorum: int = QUORUM, width: int = 1
+    ) -> EnvelopeState:
+        return cls(period, [None] * (rows * period), rows=rows, quorum=quorum, width=width)
+
+    @classmethod
+    def weekly(cls, per_day: int) -> EnvelopeState:
+        """The weekly envelope for `per_day` season buckets a day."""
+        width = WEEK_WIDTH if per_day % WEEK_WIDTH == 0 else 1
+        return cls.empty(7 * per_day // width, WEEKS, WEEK_QUORUM, width)
 
 
 def record(state: EnvelopeState, index: int, mean: float) -> None:
     """Keep the mean of finished season bucket `index` (buckets since the epoch)."""
-    day, slot = divmod(index, state.period)
+    day, slot = divmod(index // state.width, state.period)
     row = day % state.rows
     if state.row_day[row] != day:  # a new day takes the row of the oldest one
         start = row * state.period
         state.means[start : start + state.period] = [None] * state.period
         state.row_day[row] = day
-    state.means[row * state.period + slot] = mean
+    cell = row * state.period + slot
+    kept = state.means[cell]
+    state.means[cell] = mean if kept is None else max(kept, mean)
     if state.last_day is None or day > state.last_day:
         # A new day: a row was replaced and the oldest day may have aged out, for every slot.
         state.last_day = day
@@ -78,7 +91,7 @@ def record(state: EnvelopeState, index: int, mean: float) -> None:
 
 def level(state: EnvelopeState, index: int) -> float | None:
     """The median over the recent days of the slot of season bucket `index` (None: too few)."""
-    return state.levels[index % state.period]
+    return state.levels[(index // state.width) % state.period]
 
 
 def _median(state: EnvelopeState, slot: int) -> float | None:

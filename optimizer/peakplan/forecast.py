@@ -187,9 +187,7 @@ class ForecasterState:
     envelope_pending: list[Pending] = field(default_factory=list)
     envelope_score: ErrorScore = field(default_factory=ErrorScore)
     # The weekly envelope: the same, slot by slot of the week over the last weeks.
-    weekly_envelope: EnvelopeState = field(
-        default_factory=lambda: EnvelopeState.empty(2016, envelope.WEEKS, envelope.WEEK_QUORUM)
-    )
+    weekly_envelope: EnvelopeState = field(default_factory=lambda: EnvelopeState.weekly(288))
     weekly_envelope_pending: list[Pending] = field(default_factory=list)
     weekly_envelope_score: ErrorScore = field(default_factory=ErrorScore)
 
@@ -200,7 +198,7 @@ class ForecasterState:
             daily=SeasonalState.empty(per_day),
             weekly=SeasonalState.empty(7 * per_day),
             envelope=EnvelopeState.empty(per_day),
-            weekly_envelope=EnvelopeState.empty(7 * per_day, envelope.WEEKS, envelope.WEEK_QUORUM),
+            weekly_envelope=EnvelopeState.weekly(per_day),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -220,17 +218,16 @@ class ForecasterState:
             weekly=_seasonal_from_dict(data["weekly"]),
             scores={m: ErrorScore(**s) for m, s in data["scores"].items()},
             pending=[Pending(p["target"], dict(p["predictions"])) for p in data["pending"]],
-            envelope=_envelope_from_dict(data.get("envelope"), len(data["daily"]["profile"])),
+            envelope=_envelope_from_dict(
+                data.get("envelope"), EnvelopeState.empty(len(data["daily"]["profile"]))
+            ),
             envelope_pending=[
                 Pending(p["target"], dict(p["predictions"]))
                 for p in data.get("envelope_pending", [])
             ],
             envelope_score=ErrorScore(**data.get("envelope_score", {})),
             weekly_envelope=_envelope_from_dict(
-                data.get("weekly_envelope"),
-                len(data["weekly"]["profile"]),
-                envelope.WEEKS,
-                envelope.WEEK_QUORUM,
+                data.get("weekly_envelope"), EnvelopeState.weekly(len(data["daily"]["profile"]))
             ),
             weekly_envelope_pending=[
                 Pending(p["target"], dict(p["predictions"]))
@@ -240,15 +237,10 @@ class ForecasterState:
         )
 
 
-def _envelope_from_dict(
-    data: Mapping[str, Any] | None,
-    period: int,
-    rows: int = envelope.DAYS,
-    quorum: int = envelope.QUORUM,
-) -> EnvelopeState:
-    """The envelope of a saved state (a state saved before it existed: an empty one)."""
+def _envelope_from_dict(data: Mapping[str, Any] | None, empty: EnvelopeState) -> EnvelopeState:
+    """The envelope of a saved state (a state saved before it existed: `empty`)."""
     if data is None:
-        return EnvelopeState.empty(period, rows, quorum)
+        return empty
     lists = {"means": list(data["means"]), "row_day": list(data["row_day"])}
     return EnvelopeState(**{**data, **lists, "levels": list(data["levels"])})
 

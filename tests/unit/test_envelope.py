@@ -149,7 +149,8 @@ def test_the_envelope_survives_json() -> None:
     del data["envelope"], data["weekly_envelope"]
     older = ForecasterState.from_dict(data)
     assert older.envelope == EnvelopeState.empty(288)
-    assert older.weekly_envelope == EnvelopeState.empty(2016, envelope.WEEKS, envelope.WEEK_QUORUM)
+    assert older.weekly_envelope == EnvelopeState.weekly(288)
+    assert (older.weekly_envelope.period, older.weekly_envelope.width) == (672, 3)  # 15 min
 
 
 def test_a_new_day_replaces_the_oldest_and_gaps_age_out() -> None:
