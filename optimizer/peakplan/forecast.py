@@ -217,24 +217,22 @@ class ForecasterState:
             daily=_seasonal_from_dict(data["daily"]),
             weekly=_seasonal_from_dict(data["weekly"]),
             scores={m: ErrorScore(**s) for m, s in data["scores"].items()},
-            pending=[Pending(p["target"], dict(p["predictions"])) for p in data["pending"]],
+            pending=_pending_from_list(data["pending"]),
             envelope=_envelope_from_dict(
                 data.get("envelope"), EnvelopeState.empty(len(data["daily"]["profile"]))
             ),
-            envelope_pending=[
-                Pending(p["target"], dict(p["predictions"]))
-                for p in data.get("envelope_pending", [])
-            ],
+            envelope_pending=_pending_from_list(data.get("envelope_pending", [])),
             envelope_score=ErrorScore(**data.get("envelope_score", {})),
             weekly_envelope=_envelope_from_dict(
                 data.get("weekly_envelope"), EnvelopeState.weekly(len(data["daily"]["profile"]))
             ),
-            weekly_envelope_pending=[
-                Pending(p["target"], dict(p["predictions"]))
-                for p in data.get("weekly_envelope_pending", [])
-            ],
+            weekly_envelope_pending=_pending_from_list(data.get("weekly_envelope_pending", [])),
             weekly_envelope_score=ErrorScore(**data.get("weekly_envelope_score", {})),
         )
+
+
+def _pending_from_list(data: list[Mapping[str, Any]]) -> list[Pending]:
+    return [Pending(p["target"], dict(p["predictions"])) for p in data]
 
 
 def _envelope_from_dict(data: Mapping[str, Any] | None, empty: EnvelopeState) -> EnvelopeState:
