@@ -484,21 +484,14 @@ class Forecaster:
         cfg = self.config
         chosen: tuple[float, str, EnvelopeState] | None = None
         for name, state, _, score in self._envelopes():
-            if self._earned(score):
-                ratio = score.error / score.reactive_error
-                if chosen is None or ratio < chosen[0]:
-                    chosen = (ratio, name, state)
+            if self._earned(score) and (chosen is None or score.ratio < chosen[0]):
+                chosen = (score.ratio, name, state)
         if chosen is None:
             return None
         first = math.floor(t / cfg.season_bucket)
         last = math.floor((t + max(horizon, 0.0) + envelope.AHEAD) / cfg.season_bucket)
         value = envelope.rise(chosen[2], first, last, cfg.ratio_limit)
         return (value, chosen[1]) if value is not None else None
-
-    def rise(self, t: float, horizon: float) -> float | None:
-        """`envelope_rise` without the name."""
-        found = self.envelope_rise(t, horizon)
-        return found[0] if found is not None else None
 
     def _horizon_factor(self, horizon: float) -> float:
         """Errors grow roughly like the square root of the horizon (a random walk)."""
