@@ -17,6 +17,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from peakpilot import api
+from peakpilot.blocking import network
 
 TAKE_OVER_ANNOTATION = "peakpilot.io/take-over"
 PAUSED_ANNOTATION = "peakpilot.io/paused"
@@ -148,7 +149,8 @@ class Kube:
         if self._closed is not None and self._closed.is_set():
             raise Late(f"{what}: not sent: the reconcile ran past its deadline")
         try:
-            return method(*args, _request_timeout=self.timeout, **kwargs)
+            with network():
+                return method(*args, _request_timeout=self.timeout, **kwargs)
         except ApiException as exc:
             raise _error(exc, what) from exc
         except urllib3.exceptions.HTTPError as exc:

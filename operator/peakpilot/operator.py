@@ -33,7 +33,7 @@ from peakpilot.peering import Guard, PeeringError, check, objects, own_identity,
 from peakpilot.prometheus import AllowList
 from peakpilot.reconcile import Event, Outcome, PolicyState, reconcile, write_status
 from peakpilot.report import iso
-from peakpilot.runtime import TICK, Watchdog, Worker, deadline, finish_workers, in_thread
+from peakpilot.runtime import TICK, Job, Pool, Watchdog, deadline
 from peakpilot.settings import OperatorSettings, from_environment
 from peakpilot.units import parse_duration
 from peakplan import SolveOptions
@@ -52,6 +52,7 @@ class Dependencies:
     kube: Kube
     allowed: AllowList
     watchdog: Watchdog = field(default_factory=Watchdog)
+    workers: Pool = field(default_factory=Pool)  # the threads every reconcile runs in
 
     @property
     def options(self) -> SolveOptions:
@@ -186,13 +187,13 @@ class _Loop:
         self.deps, self.kube, self.body, self.state = deps, deps.kube, body, state
         self.namespace, self.name, self.logger = ns, name, logger
         self.key = f"{ns}/{name}"
-        self.worker: Worker[Outcome] | None = None
+        self.job: Job[Outcome] | None = None
         self.written: list[dict[str, Any]] | None = None  # conditions as last written
         self.last_error: str | None = None
 
     @property
     def busy(self) -> bool:
-        return self.worker is not None and self.worker.running
+        return self.job is not None and self.job.busy
 
     async def once(self, interval: float, stop: Callable[[], Awaitable[object]]) -> None:
         if self.written is not None:  # what an abandoned reconcile left there is stale
@@ -203,15 +204,15 @@ class _Loop:
         closed = threading.Event()
         kube = self.kube.gated(closed)
         snapshot = dict(self.body)
-        self.worker = Worker(
+        self.job = deps.workers.submit(
             lambda: reconcile(kube, snapshot, self.state, deps.options, allowed=deps.allowed),
             name=f"reconcile {self.key}",
             on_done=lambda: deps.watchdog.finished(self.key, time.monotonic()),
         )
-        deps.watchdog.started(self.key, interval, budget, self.worker.started)
+        deps.watchdog.started(self.key, interval, budget, self.job.submitted)
         events: list[Event] = []
         try:
-            outcome = await self.worker.wait(budget, stop)
+            outcome = await self.job.wait(budget, stop)
         except TimeoutError:
             closed.set()  # from now on it can write nothing: the workloads stay where they are
             telemetry.series(telemetry.RECONCILES, self.namespace, self.name, "deadline").inc()
@@ -244,7 +245,7 @@ class _Loop:
             status, events = outcome.status, outcome.events
         self.written = status.get("conditions")
         try:
-            await in_thread(
+            await deps.workers.call(
                 lambda: write_status(self.kube, self.namespace, self.name, self.state, status),
                 name=f"status {self.key}",
             )
@@ -418,7 +419,7 @@ def run(settings: OperatorSettings) -> None:
     # Kopf has stopped. Reconciles still running get a moment to end; past it the process ends
     # at once (os._exit): finalising the interpreter under a thread that is inside the solver's
     # native code can abort, and SIGTERM must stop the operator within the grace period.
-    left = finish_workers(EXIT_WAIT)
+    left = deps.workers.finish(EXIT_WAIT)
     if left:
         log.warning(f"exiting with {left} reconcile(s) still running; they are abandoned")
         logging.shutdown()

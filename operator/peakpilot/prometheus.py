@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 
+from peakpilot.blocking import network
 from peakpilot.promql import newest_sample_query
 from peakpilot.units import MAX_LOAD
 
@@ -158,14 +159,17 @@ class PrometheusSource:
     def _get(self, path: str, params: dict[str, str]) -> Any:
         """The `data.result` of a successful API answer; MetricError otherwise."""
         try:
-            with self._session.get(
-                self._url + path,
-                params=params,
-                headers=self.settings.headers,
-                timeout=self.settings.timeout,
-                stream=True,
-                allow_redirects=False,  # a redirect could lead the credentials elsewhere
-            ) as response:
+            with (
+                network(),
+                self._session.get(
+                    self._url + path,
+                    params=params,
+                    headers=self.settings.headers,
+                    timeout=self.settings.timeout,
+                    stream=True,
+                    allow_redirects=False,  # a redirect could lead the credentials elsewhere
+                ) as response,
+            ):
                 status = response.status_code
                 body = _read(response)
         except requests.RequestException as exc:
