@@ -23,19 +23,21 @@ The weekly envelope is the same state with a week's slots and `WEEKS` rows: wher
 any weekday) differ, the daily one's last five days mix them, and the forecaster takes the
 envelope that beats the last value by more.
 
-State is a plain dataclass of lists (deep-copyable, JSON-able through `asdict`).
+State is a plain dataclass (deep-copyable); the slots are flat arrays (`peakplan.slots`), and
+`ForecasterState.to_dict` saves them as lists with None for a slot without a value.
 """
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
+
+from peakplan.slots import UNSEEN, Slots, as_slots, unseen
 
 DAYS = 5  # recent days kept per slot: a median of 3 to 5 outvotes one odd day
 QUORUM = 3  # days a slot needs before it has a level
 WEEKS = 4  # the weekly envelope: the same slot of the week on the last 4 weeks ...
 WEEK_QUORUM = 3  # ... a median of at least 3 (one holiday week is outvoted)
-WEEK_WIDTH = 3  # ... in slots of three season buckets (15 minutes), each the highest of them:
-# a week of 5-minute slots over four weeks cost 0.3 MB a workload
 AHEAD = 900.0  # how much earlier than on recent days a peak may come (s)
 EPS = 1e-12
 
@@ -43,72 +45,77 @@ EPS = 1e-12
 @dataclass(slots=True)
 class EnvelopeState:
     period: int  # slots a cycle (a day, or a week)
-    means: list[float | None]  # `rows` rows of `period` slots; row = cycle % rows
+    # `rows` rows of `period` slots (row = cycle % rows), UNSEEN where a cycle has no mean; a
+    # sequence of numbers and None (a saved state) is taken too
+    means: Slots
     row_day: list[int | None] = field(default_factory=list)  # the cycle each row holds
     last_day: int | None = None  # the newest cycle recorded
-    levels: list[float | None] = field(default_factory=list)  # each slot's median, kept current
+    levels: Slots = field(default_factory=lambda: unseen(0))  # each slot's median, kept current
     rows: int = DAYS  # recent cycles kept per slot
     quorum: int = QUORUM  # cycles a slot needs before it has a level
-    width: int = 1  # season buckets per slot (a wider slot keeps the highest of them)
 
     def __post_init__(self) -> None:
+        self.means, self.levels = as_slots(self.means), as_slots(self.levels)
         if not self.row_day:
             self.row_day = [None] * self.rows
         if len(self.levels) != self.period:  # built from means alone: derive them
-            self.levels = [_median(self, slot) for slot in range(self.period)]
+            self.levels = _levels(self)
 
     @classmethod
-    def empty(
-        cls, period: int, rows: int = DAYS, quorum: int = QUORUM, width: int = 1
-    ) -> EnvelopeState:
-        return cls(period, [None] * (rows * period), rows=rows, quorum=quorum, width=width)
+    def empty(cls, period: int, rows: int = DAYS, quorum: int = QUORUM) -> EnvelopeState:
+        return cls(period, unseen(rows * period), rows=rows, quorum=quorum)
 
     @classmethod
     def weekly(cls, per_day: int) -> EnvelopeState:
         """The weekly envelope for `per_day` season buckets a day."""
-        width = WEEK_WIDTH if per_day % WEEK_WIDTH == 0 else 1
-        return cls.empty(7 * per_day // width, WEEKS, WEEK_QUORUM, width)
+        return cls.empty(7 * per_day, WEEKS, WEEK_QUORUM)
 
 
 def record(state: EnvelopeState, index: int, mean: float) -> None:
     """Keep the mean of finished season bucket `index` (buckets since the epoch)."""
-    day, slot = divmod(index // state.width, state.period)
+    day, slot = divmod(index, state.period)
     row = day % state.rows
     if state.row_day[row] != day:  # a new day takes the row of the oldest one
         start = row * state.period
-        state.means[start : start + state.period] = [None] * state.period
+        state.means[start : start + state.period] = unseen(state.period)
         state.row_day[row] = day
     cell = row * state.period + slot
-    kept = state.means[cell]
-    state.means[cell] = mean if kept is None else max(kept, mean)
+    state.means[cell] = mean
     if state.last_day is None or day > state.last_day:
         # A new day: a row was replaced and the oldest day may have aged out, for every slot.
         state.last_day = day
-        state.levels = [_median(state, s) for s in range(state.period)]
+        state.levels = _levels(state)
     else:
         state.levels[slot] = _median(state, slot)
 
 
 def level(state: EnvelopeState, index: int) -> float | None:
     """The median over the recent days of the slot of season bucket `index` (None: too few)."""
-    return state.levels[(index // state.width) % state.period]
+    value: float = state.levels[index % state.period]
+    return None if value == UNSEEN else value
 
 
-def _median(state: EnvelopeState, slot: int) -> float | None:
+def _levels(state: EnvelopeState) -> Slots:
+    return array("d", [_median(state, slot) for slot in range(state.period)])
+
+
+def _median(state: EnvelopeState, slot: int) -> float:
+    """The slot's median over the recent cycles (UNSEEN: fewer than the quorum)."""
     if state.last_day is None:
-        return None
+        return UNSEEN
     oldest = state.last_day - state.rows
     values = sorted(
         value
         for row, day in enumerate(state.row_day)
         if day is not None
         and day > oldest
-        and (value := state.means[row * state.period + slot]) is not None
+        and (value := state.means[row * state.period + slot]) != UNSEEN
     )
     n = len(values)
     if n < state.quorum:
-        return None
-    return values[n // 2] if n % 2 else 0.5 * (values[n // 2 - 1] + values[n // 2])
+        return UNSEEN
+    median: float = values[n // 2] if n % 2 else 0.5 * (values[n // 2 - 1] + values[n // 2])
+    return median
 
 
 def rise(state: EnvelopeState, first: int, last: int, limit: float) -> float | None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import math
+from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -40,6 +41,7 @@ from typing import Any, Literal
 
 from peakplan import envelope
 from peakplan.envelope import EnvelopeState
+from peakplan.slots import UNSEEN, Slots, as_slots, to_optional, unseen
 from peakplan.values import quick_init
 
 Method = Literal["seasonal", "trend", "reactive"]
@@ -124,15 +126,18 @@ class TrendState:
 @dataclass(slots=True)
 class SeasonalState:
     period: int  # profile slots per cycle
-    profile: list[float | None]
+    profile: Slots  # UNSEEN: a slot not seen yet (numbers and None, a saved state, are taken)
     seen: int = 0  # slots filled at least once
     actual: float = 0.0  # EWMA of recent bucket means ...
     expected: float = 0.0  # ... and of what the profile expected for the same buckets
     samples: int = 0
 
+    def __post_init__(self) -> None:
+        self.profile = as_slots(self.profile)
+
     @classmethod
     def empty(cls, period: int) -> SeasonalState:
-        return cls(period, [None] * period)
+        return cls(period, unseen(period))
 
 
 @dataclass(slots=True)
@@ -202,8 +207,9 @@ class ForecasterState:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able data (floats, ints, None, lists, dicts)."""
-        return asdict(self)
+        """Plain JSON-able data (floats, ints, None, lists, dicts; a slot without a value is
+        None)."""
+        return asdict(self, dict_factory=_plain)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ForecasterState:
@@ -231,6 +237,10 @@ class ForecasterState:
         )
 
 
+def _plain(fields: list[tuple[str, Any]]) -> dict[str, Any]:
+    return {k: to_optional(v) if isinstance(v, array) else v for k, v in fields}
+
+
 def _pending_from_list(data: list[Mapping[str, Any]]) -> list[Pending]:
     return [Pending(p["target"], dict(p["predictions"])) for p in data]
 
@@ -239,13 +249,14 @@ def _envelope_from_dict(data: Mapping[str, Any] | None, empty: EnvelopeState) ->
     """The envelope of a saved state (a state saved before it existed: `empty`)."""
     if data is None:
         return empty
-    lists = {"means": list(data["means"]), "row_day": list(data["row_day"])}
-    return EnvelopeState(**{**data, **lists, "levels": list(data["levels"])})
+    if data.get("width", 1) != 1 or data["period"] != empty.period:
+        return empty  # saved with wider slots (15 minutes, before 5): learnt again
+    values = {k: v for k, v in data.items() if k != "width"}
+    return EnvelopeState(**{**values, "row_day": list(data["row_day"])})
 
 
 def _seasonal_from_dict(data: Mapping[str, Any]) -> SeasonalState:
-    values = {**data, "profile": list(data["profile"])}
-    return SeasonalState(**values)
+    return SeasonalState(**data)
 
 
 class Forecaster:
@@ -615,7 +626,7 @@ def _update_seasonal(
     """Fold one finished bucket into the profile, and the level ratio into its EWMAs."""
     slot = index % seasonal.period
     expected = seasonal.profile[slot]
-    if expected is None:
+    if expected == UNSEEN:
         seasonal.profile[slot] = mean
         seasonal.seen += 1
         return
@@ -628,8 +639,8 @@ def _update_seasonal(
 
 def _seasonal_at(seasonal: SeasonalState, cfg: ForecastConfig, index: int) -> float | None:
     """The profile for season bucket `index`, scaled by the recent level ratio."""
-    base = seasonal.profile[index % seasonal.period]
-    if base is None:
+    base: float = seasonal.profile[index % seasonal.period]
+    if base == UNSEEN:
         return None
     ratio = 1.0
     if seasonal.samples and seasonal.expected > EPS:

@@ -147,16 +147,23 @@ def test_it_waits_for_three_days_of_history() -> None:
 def test_the_envelope_survives_json() -> None:
     forecaster = fed(lunch_peak(), 4 * DAY + NOON - 600)
     data = json.loads(json.dumps(forecaster.state.to_dict()))
+    # Slots are saved as numbers, None where there is no value yet (a week of the weekly
+    # envelope has no median of three weeks anywhere).
+    assert set(data["weekly_envelope"]["levels"]) == {None}
+    assert all(isinstance(v, float) for v in data["envelope"]["means"][: 4 * 288])
     restored = Forecaster(forecaster.config, ForecasterState.from_dict(data))
     assert restored.state == forecaster.state
     t = 4 * DAY + NOON - 600
     assert rise(restored, t) == rise(forecaster, t) is not None
+    # A weekly envelope saved in 15-minute slots (before they were 5 minutes) is learnt again.
+    fifteen = {**data, "weekly_envelope": {**data["weekly_envelope"], "period": 672, "width": 3}}
+    assert ForecasterState.from_dict(fifteen).weekly_envelope == EnvelopeState.weekly(288)
     # A state saved before the envelopes existed loads with empty ones.
     del data["envelope"], data["weekly_envelope"]
     older = ForecasterState.from_dict(data)
     assert older.envelope == EnvelopeState.empty(288)
     assert older.weekly_envelope == EnvelopeState.weekly(288)
-    assert (older.weekly_envelope.period, older.weekly_envelope.width) == (672, 3)  # 15 min
+    assert older.weekly_envelope.period == 7 * 288  # 5-minute slots of the week
 
 
 def test_a_new_day_replaces_the_oldest_and_gaps_age_out() -> None:
