@@ -490,8 +490,10 @@ class Behavior(SpecModel):
         ge=0,
         lt=1,
         description="The share of the replicas a scale change must move, like the HPA's "
-        "tolerance: a scale-down waits until more than this share can go, and a scale-up adds "
-        "at least half of it. Never delays a scale-up. 0 makes every change.",
+        "tolerance: a scale-down waits until more than this share can go, a scale-up adds at "
+        "least half of it, and one for headroom alone (the load fits the current replicas) "
+        "waits while it is within half of it. Never delays replicas the load needs. 0 makes "
+        "every change.",
     )
 
 

@@ -15,11 +15,12 @@ quantile (the model its accuracy gate picks, or reactive), never below the short
 load alone. In a surge (load beyond the ready pods' capacity, or a jump of several sigmas) the
 scale-up is not stabilised and nothing scales down until a calm window has passed.
 
-Scale changes are damped without ever sizing below the demand: a scale-up sizes for where the
-band settles if the load holds (one step, not a string of one-replica steps), and replicas the
-load no longer needs are kept until their idle time adds up to what a change is worth
-(`behavior.change_cost`, replica-seconds; the ski-rental rule: a one-replica excess waits ten
-minutes, a large one goes at once). Both are bounds, like every other limit.
+Scale changes are damped without ever sizing below the load at hand: a scale-up sizes for
+where the band settles if the load holds (one step, not a string of one-replica steps); one for
+headroom alone waits while it is within half the tolerance (`behavior.tolerance`, as the HPA's);
+replicas the load no longer needs are kept until their idle time adds up to what a change is
+worth (`behavior.change_cost`, replica-seconds; the ski-rental rule: a one-replica excess waits
+ten minutes, a large one goes at once). All are bounds, like every other limit.
 """
 
 from __future__ import annotations
@@ -413,6 +414,8 @@ def _workload(
     hi, ceiling_reason = wp.max_replicas, "maxReplicas"
     if up_cap < hi:
         hi, ceiling_reason = up_cap, "the scale-up rate limit (behavior.scaleUp)"
+    if not surging and _headroom_within_tolerance(rules.tolerance, wp, seen, needed):
+        hi, ceiling_reason = current, UP_TOLERANCE
     # The absolute minimum wins over rate limits, as in the HPA. So does an event's floor: it is a
     # declared minimum for a time (as when a schedule raises an HPA's minReplicas, which the HPA
     # then applies at once), and its pods must be ready by the lead time whatever the policy.
@@ -488,6 +491,27 @@ class Hold:
     keep: int
     why: str
     step: bool = False  # a scale-up's whole step: dropped when the shared limits can't hold it
+
+
+UP_TOLERANCE = (
+    "current replicas (the load fits them: the headroom it lacks is within half the tolerance)"
+)
+
+
+def _headroom_within_tolerance(
+    tolerance: float, wp: WorkloadPolicy, seen: WorkloadObservation, needed: int
+) -> bool:
+    """Does a scale-up wait, as the HPA's tolerance makes one wait? Only when it would add
+    headroom alone, and little: the load at hand fits the current replicas at the SLO, and the
+    demand (the load and the headroom the forecast, the band or an envelope add) needs at most
+    half the tolerance more (5 % by default). Chasing that was a scale change each time the band
+    or an envelope moved a little; the replicas the load itself needs are never delayed.
+    `needed`: `needed_replicas` for the demand."""
+    current = seen.current
+    if tolerance <= 0 or needed <= current or not _valid_load(seen.load):
+        return False
+    assert seen.load is not None
+    return needed <= current * (1 + tolerance / 2) + 1e-9 and _needed(wp, seen.load) <= current
 
 
 def _up_step(tolerance: float, w: Workload, needed: int) -> Hold | None:

@@ -54,7 +54,8 @@ DEFAULT_CHANGE_COST = 600.0
 # The share of a workload's replicas a scale change must move, after the HPA's own
 # --horizontal-pod-autoscaler-tolerance (0.1): a scale-down waits until more than a tenth can
 # go, and a scale-up adds at least half that (5 %), so a ramp is followed in steps rather than
-# one replica at a time and small dips are not chased.
+# one replica at a time and small dips are not chased; a scale-up for headroom alone (the load
+# fits the current replicas) waits while it is within that half.
 DEFAULT_TOLERANCE = 0.1
 
 

@@ -23,6 +23,7 @@ from peakplan.policy import (
     DEFAULT_SCALE_DOWN,
     HPA_SCALE_UP,
     Behavior,
+    CalendarEvent,
     ForecastSettings,
     Policy,
     ScalingRules,
@@ -327,6 +328,34 @@ def test_a_scale_up_adds_at_least_half_the_tolerance(needed: int, desired: int) 
     policy = Policy((WEB,), behavior=TOLERANT, forecast=REACTIVE)
     decision = decide(policy, Observation(0.0, {"web": WorkloadObservation(40, load)}), Memory())
     assert decision.plan.desired == {"web": desired}
+
+
+# A scale-up for headroom alone waits while it is within half the tolerance, as the HPA's
+# tolerance makes any change wait: the load at hand (319 rps, 40 replicas' worth at 8 rps each)
+# fits the current 40, and an event says 4 % more is coming (demand 331.8: 42 replicas). The
+# next reconcile that sees the load itself need more scales at once. (multiplier, load, behavior)
+# -> desired replicas.
+HEADROOM_CASES = {
+    "headroom-within-5%-waits": (1.04, 319.0, TOLERANT, 40),
+    "more-headroom-scales": (1.10, 319.0, TOLERANT, 44),  # 350.9 rps: 44 > 42
+    "the-load-itself-needs-more": (1.0, 327.0, TOLERANT, 42),  # 41 needed, the 5 % step: 42
+    "no-tolerance-no-wait": (1.04, 319.0, EXACT, 42),
+}
+
+
+@pytest.mark.parametrize("case", HEADROOM_CASES)
+def test_a_scale_up_for_headroom_alone_waits_within_half_the_tolerance(case: str) -> None:
+    multiplier, load, behavior, desired = HEADROOM_CASES[case]
+    event = CalendarEvent("launch", start=1000.0, end=9000.0, lead=300.0, multiplier=multiplier)
+    policy = Policy((WEB,), behavior=behavior, forecast=REACTIVE, events=(event,))
+    memory = Memory()
+    decide(policy, Observation(0.0, {"web": WorkloadObservation(40, 319.0)}), memory)  # baseline
+    decision = decide(policy, Observation(900.0, {"web": WorkloadObservation(40, load)}), memory)
+    assert decision.plan.desired == {"web": desired}
+    if desired == 40:
+        assert "the headroom it lacks is within half the tolerance" in (
+            decision.plan.decision("web").reason
+        )
 
 
 def test_the_up_step_stays_under_the_ceiling() -> None:
