@@ -4,6 +4,8 @@
     python bench/frontier.py --corpus DIR --traces clarknet_1995_1min,nab_nyc_taxi_30min
     python bench/frontier.py --json                   # one JSON object instead of the tables
     python bench/frontier.py --ablation               # also each mechanism switched off
+    python bench/frontier.py --variant 'window 900 s={"behavior": {"scaleDown":
+        {"stabilizationWindowSeconds": 900}}}'        # and any policy variant, side by side
 
 Every trace in the corpus's index.json (the World Cup and ELB files included) is replayed whole
 with ONE policy template, the one a new user writes: capacityPerReplica = the trace's peak / 200,
@@ -202,7 +204,7 @@ def summary(s: Score, seconds: float) -> dict[str, Any]:
 
 
 # Work items, run in the pool: ("peakpilot", trace, calendar), ("hpa", trace, targets) or
-# ("ablation", trace, variant name).
+# ("ablation", trace, (variant name, its spec fields as JSON)).
 Task = tuple[str, str, Any]
 
 
@@ -217,7 +219,7 @@ def run_task(task: Task, entries: Mapping[str, Entry]) -> tuple[Task, Any]:
         if kind == "peakpilot":
             policy = template_policy(trace, entry.events if arg else ())
         else:
-            policy = template_policy(trace, fields=ABLATION[arg])
+            policy = template_policy(trace, fields=json.loads(arg[1]))
         result = replay(policy, {WORKLOAD: trace}, settings(trace))
         s = result.controllers["peakpilot"].workloads[WORKLOAD].score
         out = summary(s, time.perf_counter() - began)
@@ -299,15 +301,18 @@ def shared_budget(entries: Mapping[str, Entry]) -> dict[str, Any]:
     }
 
 
-def tasks_for(entries: Sequence[Entry], ablation: bool = False) -> list[Task]:
-    """The work, longest first (by steps) so two workers finish together."""
+def tasks_for(
+    entries: Sequence[Entry], variants: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[Task]:
+    """The work, longest first (by steps) so two workers finish together. `variants`: name ->
+    spec fields merged into the template (the ablation's and `--variant`'s)."""
     work: list[tuple[float, Task]] = []
     for e in entries:
         tr = load(e.path)
         steps = tr.duration / STEP
         work.append((steps * 3.0, ("peakpilot", e.name, False)))
-        if ablation:
-            work.extend((steps * 3.0, ("ablation", e.name, v)) for v in ABLATION)
+        for v, fields in (variants or {}).items():
+            work.append((steps * 3.0, ("ablation", e.name, (v, json.dumps(fields)))))
         if e.events:
             work.append((steps * 3.0, ("peakpilot", e.name, True)))
         half = len(FRONTIER_TARGETS) // 2
@@ -353,9 +358,9 @@ def collect(entries: Sequence[Entry], results: Mapping[Task, Any]) -> dict[str, 
                 continue
             key = "calendar" if calendar else "peakpilot"
             row[key] = {**ours, **evaluate(e.name, ours, hpa)}
-        for variant in ABLATION:
-            ours = results.get(("ablation", e.name, variant))
-            if ours is not None:
+        for task, ours in results.items():
+            if task[0] == "ablation" and task[1] == e.name:
+                variant = task[2][0]
                 row.setdefault("ablation", {})[variant] = {**ours, **evaluate(e.name, ours, hpa)}
         rows[e.name] = row
     rs = [rows[e.name]["peakpilot"]["R"] for e in entries]
@@ -442,13 +447,16 @@ def print_tables(report: Mapping[str, Any], seconds: float) -> None:
 def print_ablation(report: Mapping[str, Any]) -> None:
     """One row per variant: the median R and how many traces meet each point-3 target."""
     rows = report["traces"]
-    print("\nAblation (the template with one mechanism off; same traces, same HPA frontier):\n")
+    print(
+        "\nAblation and variants (the template with one mechanism off, or as `--variant` says; "
+        "same traces, same HPA frontier):\n"
+    )
     print(
         "| variant | median R | served <= HPA 0.5 | R <= 0.85 | changes <= 1.5x | all three "
         "| changes, all traces |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|")
-    variants = ["defaults", *ABLATION]
+    variants = ["defaults", *next(r["ablation"] for r in rows.values() if "ablation" in r)]
     for variant in variants:
         runs = [
             row["peakpilot"] if variant == "defaults" else row["ablation"][variant]
@@ -506,6 +514,29 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
+    """`--variant NAME=JSON`: a name and spec fields the template takes (checked here, so a
+    typo fails before minutes of replays, with the policy's own error)."""
+    name, sep, body = text.partition("=")
+    if not sep or not name.strip():
+        sys.exit(
+            f"--variant {text!r}: write NAME=JSON, e.g. "
+            'q95=\'{"forecast": {"quantile": 0.95}}\''
+        )
+    try:
+        fields = json.loads(body)
+    except json.JSONDecodeError as exc:
+        sys.exit(f"--variant {name}: its fields are not JSON ({exc})")
+    if not isinstance(fields, dict):
+        sys.exit(f"--variant {name}: its fields must be a JSON object of ScalingPolicy spec fields")
+    try:
+        to_policy(parse_policy(manifest(1.0, fields=fields), f"--variant {name}").spec)
+    except Exception as exc:  # the policy's own message names the field
+        message = str(exc)
+        sys.exit(message if message.startswith("--variant") else f"--variant {name}: {message}")
+    return name.strip(), fields
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="index.json's folder")
@@ -515,7 +546,19 @@ def main() -> None:
     parser.add_argument(
         "--ablation", action="store_true", help="also replay with each mechanism switched off"
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=JSON",
+        help="also replay the template with these spec fields merged in (a JSON object, e.g. "
+        '\'{"forecast": {"quantile": 0.95}}\'), shown beside the ablation; repeatable',
+    )
     args = parser.parse_args()
+    variants = dict(ABLATION) if args.ablation else {}
+    for text in args.variant:
+        name, fields = parse_variant(text)
+        variants[name] = fields
     if not (args.corpus / "index.json").is_file():
         sys.exit(f"--corpus {args.corpus}: no index.json there: give the corpus folder")
     entries = read_index(args.corpus)
@@ -529,7 +572,7 @@ def main() -> None:
             )
         entries = [known[n] for n in wanted]
     began = time.perf_counter()
-    tasks = tasks_for(entries, args.ablation)
+    tasks = tasks_for(entries, variants)
     if not args.no_shared:
         tasks.insert(0, ("shared", "", None))  # one long task: start it first
     with ProcessPoolExecutor(WORKERS) as pool:
