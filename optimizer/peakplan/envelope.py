@@ -79,8 +79,7 @@ def record(state: EnvelopeState, index: int, mean: float) -> None:
         start = row * state.period
         state.means[start : start + state.period] = unseen(state.period)
         state.row_day[row] = day
-    cell = row * state.period + slot
-    state.means[cell] = mean
+    state.means[row * state.period + slot] = mean
     if state.last_day is None or day > state.last_day:
         # A new day: a row was replaced and the oldest day may have aged out, for every slot.
         state.last_day = day
