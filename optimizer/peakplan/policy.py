@@ -133,7 +133,12 @@ class SurgeSettings:
     min_jump: float = 0.1
     calm: float = 180.0
     level_tau: float = 120.0  # memory of the recent level (s)
-    deviation_tau: float = 900.0  # memory of the recent volatility (s)
+    # Memory of the recent volatility (s). Half an hour, not a quarter: a burst's volatility is
+    # remembered while the next one is still likely (bursts cluster), and a metric that moves
+    # every 5 minutes gives six values, not three, to estimate it from. On the corpus 15 to 60
+    # minutes score the same against the HPA frontier; 30 makes fewer changes than 15
+    # (docs/BENCHMARKS.md, "The band's memory").
+    deviation_tau: float = 1800.0
 
 
 @dataclass(frozen=True)
