@@ -133,11 +133,11 @@ class SurgeSettings:
     min_jump: float = 0.1
     calm: float = 180.0
     level_tau: float = 120.0  # memory of the recent level (s)
-    # Memory of the recent volatility (s). Half an hour, not a quarter: a burst's volatility is
-    # remembered while the next one is still likely (bursts cluster), and a metric that moves
-    # every 5 minutes gives six values, not three, to estimate it from. On the corpus 15 to 60
-    # minutes score the same against the HPA frontier; 30 makes fewer changes than 15
-    # (docs/BENCHMARKS.md, "The band's memory").
+    # Memory of the recent volatility (s). Half an hour, not a quarter: a burst reads as less
+    # volatility at its peak and stays in it longer, while the next burst is still likely
+    # (bursts cluster), and a metric that moves every 5 minutes gives six values, not three, to
+    # estimate it from. On the corpus 15 to 60 minutes score the same against the HPA frontier;
+    # 30 makes fewer changes than 15 (docs/BENCHMARKS.md, "The band's memory").
     deviation_tau: float = 1800.0
 
 

@@ -45,6 +45,32 @@ def test_band_is_level_plus_z_sigmas() -> None:
     assert surge.band(state, 2.0) == pytest.approx(level + 2.0 * sigma)
 
 
+def _headroom_after_a_burst(settings: SurgeSettings, calm_minutes: float) -> tuple[float, float]:
+    """The band's headroom over its level (z = 1.28): the most a 5-minute burst (100 -> 200
+    after an hour at 100) gave it, and what is left `calm_minutes` after the load is back."""
+    state = surge.ShortTerm()
+    t, most = 0.0, 0.0
+    for load, seconds in ((100.0, 3600.0), (200.0, 300.0), (100.0, calm_minutes * 60)):
+        end = t + seconds
+        while t < end:
+            surge.observe(state, settings, t, load)
+            most = max(most, surge.band(state, 1.28) - state.level)
+            t += STEP
+    return most, surge.band(state, 1.28) - state.level
+
+
+def test_a_bursts_volatility_is_read_steadily() -> None:
+    # The default volatility memory (30 minutes) reads a burst as less volatility at its peak
+    # than a 15-minute memory did (fewer scale changes chasing the band), keeps it while the
+    # next burst is still likely (bursts cluster), and lets it go within hours.
+    most, after_40 = _headroom_after_a_burst(SurgeSettings(), 40)
+    short_most, short_after_40 = _headroom_after_a_burst(SurgeSettings(deviation_tau=900.0), 40)
+    assert 10.0 < most < 0.8 * short_most
+    assert after_40 > 0.25 * most > 1.5 * short_after_40
+    _, hours_later = _headroom_after_a_burst(SurgeSettings(), 180)
+    assert hours_later < 0.01 * most
+
+
 def test_the_deviation_is_bias_corrected_only_while_it_is_young() -> None:
     # An EWMA started at zero reads low for its first time constant; divided by the weight it
     # has gathered (1 - exp(-seen / tau)), it is the mean of what it has seen so far.
