@@ -44,6 +44,8 @@ def test_a_variant_is_replayed_beside_the_defaults(tmp_path: Path) -> None:
     # Every change made and no idle hold: more scale changes on the same trace, scored the same way.
     assert eager["scale_changes"] > defaults["scale_changes"]
     assert set(eager) == set(defaults)
+    # The interpolated ratio is R without the grid's step: never below it.
+    assert defaults["Rc"] >= defaults["R"] * (1 - 1e-12)
     table = run("--corpus", str(tmp_path), "--no-shared", "--variant", variant)
     assert table.returncode == 0, table.stderr
     assert "| defaults |" in table.stdout and "| eager |" in table.stdout

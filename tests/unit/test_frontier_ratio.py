@@ -7,7 +7,11 @@ import math
 
 import pytest
 
-from peakplan.replay.scoring import FRONTIER_TARGETS, frontier_ratio
+from peakplan.replay.scoring import (
+    FRONTIER_TARGETS,
+    frontier_ratio,
+    interpolated_frontier_ratio,
+)
 
 # An HPA curve as the targets give it: cheaper and leaving more unserved as the target rises.
 CURVE = {0.3: (400.0, 1.0), 0.5: (250.0, 2.0), 0.7: (180.0, 4.0), 0.9: (150.0, 8.0)}
@@ -56,3 +60,46 @@ def test_the_targets_are_030_to_095_in_steps_of_005() -> None:
     assert len(FRONTIER_TARGETS) == 14
     steps = [b - a for a, b in itertools.pairwise(FRONTIER_TARGETS)]
     assert steps == pytest.approx([0.05] * 13)
+
+
+@pytest.mark.parametrize(
+    ("cost", "unserved", "expected"),
+    [
+        # Halfway between 0.5 (250, 2) and 0.7 (180, 4): the HPA would pay 215 there; R says 250.
+        (200.0, 3.0, 200.0 / 215.0),
+        # On a setting, or within float noise of it: the same as R.
+        (90.0, 4.0, 90.0 / 180.0),
+        (90.0, 4.0 - 1e-12, 90.0 / 180.0),
+        # At or beyond either end of the curve: R's rules.
+        (300.0, 8.0, 300.0 / 150.0),
+        (10.0, 8.5, math.inf),
+        (200.0, 0.5, 200.0 / 400.0),
+        (200.0, 1.0, 200.0 / 400.0),
+    ],
+)
+def test_interpolated_frontier_ratio_scenarios(
+    cost: float, unserved: float, expected: float
+) -> None:
+    assert interpolated_frontier_ratio(cost, unserved, CURVE) == pytest.approx(expected)
+
+
+def test_the_interpolation_skips_settings_another_one_beats() -> None:
+    # 0.5 costs more than 0.6 and serves worse: the line runs from 0.6 (200, 2.5) to 0.7.
+    curve = {0.5: (250.0, 3.0), 0.6: (200.0, 2.5), 0.7: (180.0, 4.0)}
+    at_3 = 200.0 + (180.0 - 200.0) * (3.0 - 2.5) / (4.0 - 2.5)
+    assert interpolated_frontier_ratio(100.0, 3.0, curve) == pytest.approx(100.0 / at_3)
+
+
+def test_the_interpolated_ratio_is_never_below_r() -> None:
+    # R takes the cheapest setting that serves as well; the line to the next cheaper setting
+    # only lowers the HPA's cost, so Rc >= R everywhere along the curve.
+    for unserved in [0.25 * k for k in range(0, 40)]:
+        r = frontier_ratio(100.0, unserved, CURVE)
+        rc = interpolated_frontier_ratio(100.0, unserved, CURVE)
+        assert rc >= r * (1 - 1e-12)
+    assert interpolated_frontier_ratio(100.0, 3.0, CURVE) > frontier_ratio(100.0, 3.0, CURVE)
+
+
+def test_an_empty_curve_is_an_error_for_the_interpolated_ratio_too() -> None:
+    with pytest.raises(ValueError, match="at least one HPA setting"):
+        interpolated_frontier_ratio(1.0, 0.0, {})

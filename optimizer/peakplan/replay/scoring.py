@@ -16,6 +16,7 @@ The pods running before the first step (`initial_replicas`, default `desired[0]`
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -229,6 +230,35 @@ def frontier_ratio(cost: float, unserved: float, hpa: Mapping[float, tuple[float
     if cheapest <= 0:
         return 1.0 if cost <= 0 else math.inf
     return cost / cheapest
+
+
+def interpolated_frontier_ratio(
+    cost: float, unserved: float, hpa: Mapping[float, tuple[float, float]]
+) -> float:
+    """Rc: R without the step between HPA targets. `cost` / the HPA's cost at our unserved load,
+    read on the curve's efficient settings (none both cheaper and serving as well) joined by
+    straight lines, cost linear in unserved load between the two that bracket ours.
+
+    R compares with the cheapest setting that serves at least as well, so a small change in our
+    unserved load that crosses a setting moves R by a whole step of the grid; Rc moves with it
+    in proportion. Rc >= R; they are equal on a setting and beyond either end of the curve
+    (where Rc follows R's rules).
+    """
+    if not hpa:
+        raise ValueError("the frontier needs at least one HPA setting")
+    efficient: list[tuple[float, float]] = []  # (unserved, cost), unserved up, cost down
+    for c, u in sorted(hpa.values(), key=lambda cu: (cu[1], cu[0])):
+        if not efficient or c < efficient[-1][1]:
+            efficient.append((u, c))
+    slack = EPS * max(1.0, abs(unserved))
+    first_u, last_u = efficient[0][0], efficient[-1][0]
+    if unserved <= first_u + slack or unserved >= last_u - slack:
+        return frontier_ratio(cost, unserved, hpa)
+    for (u0, c0), (u1, c1) in itertools.pairwise(efficient):
+        if u0 <= unserved <= u1:
+            at = c0 + (c1 - c0) * (unserved - u0) / (u1 - u0)
+            return cost / at if at > 0 else (1.0 if cost <= 0 else math.inf)
+    raise AssertionError("unreachable: the load lies between the curve's ends")
 
 
 def _check_inputs(
