@@ -337,7 +337,7 @@ def evaluate(
     return {
         "R": r,
         "Rc": interpolated_frontier_ratio(cost, unserved, points),
-        "served": ours["unserved_requests"] <= h05["unserved_requests"] * (1 + 1e-9),
+        "served": unserved <= h05["unserved_requests"] * (1 + 1e-9),
         "r_ok": r <= MAX_R,
         "changes": ours["scale_changes"] <= MAX_CHANGES_VS_HPA07 * h07["scale_changes"],
     }

@@ -18,25 +18,30 @@ CURVE = {0.3: (400.0, 1.0), 0.5: (250.0, 2.0), 0.7: (180.0, 4.0), 0.9: (150.0, 8
 
 
 @pytest.mark.parametrize(
-    ("cost", "unserved", "expected"),
+    ("cost", "unserved", "r", "rc"),
     [
-        # Between two settings: the cheapest one that serves at least as well is 0.5's.
-        (200.0, 3.0, 200.0 / 250.0),
-        # Serving as well as 0.7 exactly (a tie counts as "not above"): 0.7 is the comparison.
-        (90.0, 4.0, 90.0 / 180.0),
+        # Between two settings: the cheapest one that serves at least as well is 0.5's (R);
+        # halfway between 0.5 (250, 2) and 0.7 (180, 4) the HPA would pay 215 (Rc).
+        (200.0, 3.0, 200.0 / 250.0, 200.0 / 215.0),
+        # Serving as well as 0.7 exactly (a tie counts as "not above"): 0.7 is the comparison,
+        # and on a setting Rc is R.
+        (90.0, 4.0, 90.0 / 180.0, 90.0 / 180.0),
         # A tie within float noise still counts.
-        (90.0, 4.0 - 1e-12, 90.0 / 180.0),
-        # As much unserved as the cheapest setting: compared with it.
-        (300.0, 8.0, 300.0 / 150.0),
+        (90.0, 4.0 - 1e-12, 90.0 / 180.0, 90.0 / 180.0),
+        # As much unserved as the cheapest setting: compared with it (at or beyond either end
+        # of the curve Rc follows R's rules).
+        (300.0, 8.0, 300.0 / 150.0, 300.0 / 150.0),
         # More unserved than every setting: infinite, whatever the cost.
-        (10.0, 8.5, math.inf),
+        (10.0, 8.5, math.inf, math.inf),
         # Less unserved than every setting: compared with the one that serves best (0.3's).
-        (200.0, 0.5, 200.0 / 400.0),
-        (0.0, 0.0, 0.0),
+        (200.0, 0.5, 200.0 / 400.0, 200.0 / 400.0),
+        (200.0, 1.0, 200.0 / 400.0, 200.0 / 400.0),
+        (0.0, 0.0, 0.0, 0.0),
     ],
 )
-def test_frontier_ratio_scenarios(cost: float, unserved: float, expected: float) -> None:
-    assert frontier_ratio(cost, unserved, CURVE) == pytest.approx(expected)
+def test_frontier_ratio_scenarios(cost: float, unserved: float, r: float, rc: float) -> None:
+    assert frontier_ratio(cost, unserved, CURVE) == pytest.approx(r)
+    assert interpolated_frontier_ratio(cost, unserved, CURVE) == pytest.approx(rc)
 
 
 def test_a_non_monotone_curve_takes_the_cheapest_eligible_setting() -> None:
@@ -60,27 +65,6 @@ def test_the_targets_are_030_to_095_in_steps_of_005() -> None:
     assert len(FRONTIER_TARGETS) == 14
     steps = [b - a for a, b in itertools.pairwise(FRONTIER_TARGETS)]
     assert steps == pytest.approx([0.05] * 13)
-
-
-@pytest.mark.parametrize(
-    ("cost", "unserved", "expected"),
-    [
-        # Halfway between 0.5 (250, 2) and 0.7 (180, 4): the HPA would pay 215 there; R says 250.
-        (200.0, 3.0, 200.0 / 215.0),
-        # On a setting, or within float noise of it: the same as R.
-        (90.0, 4.0, 90.0 / 180.0),
-        (90.0, 4.0 - 1e-12, 90.0 / 180.0),
-        # At or beyond either end of the curve: R's rules.
-        (300.0, 8.0, 300.0 / 150.0),
-        (10.0, 8.5, math.inf),
-        (200.0, 0.5, 200.0 / 400.0),
-        (200.0, 1.0, 200.0 / 400.0),
-    ],
-)
-def test_interpolated_frontier_ratio_scenarios(
-    cost: float, unserved: float, expected: float
-) -> None:
-    assert interpolated_frontier_ratio(cost, unserved, CURVE) == pytest.approx(expected)
 
 
 def test_the_interpolation_skips_settings_another_one_beats() -> None:

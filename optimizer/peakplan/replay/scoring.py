@@ -256,8 +256,8 @@ def interpolated_frontier_ratio(
         return frontier_ratio(cost, unserved, hpa)
     for (u0, c0), (u1, c1) in itertools.pairwise(efficient):
         if u0 <= unserved <= u1:
-            at = c0 + (c1 - c0) * (unserved - u0) / (u1 - u0)
-            return cost / at if at > 0 else (1.0 if cost <= 0 else math.inf)
+            # > 0: efficient costs fall strictly, and our load is short of the last setting's
+            return cost / (c0 + (c1 - c0) * (unserved - u0) / (u1 - u0))
     raise AssertionError("unreachable: the load lies between the curve's ends")
 
 
